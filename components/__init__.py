@@ -1,0 +1,1 @@
+"""Pulumi components (one ComponentResource per module) and the pure builders they use."""

@@ -1,0 +1,1 @@
+"""Platform components: the resources that give endpoints a Kubernetes cluster."""

@@ -1,0 +1,1 @@
+"""The Pulumi program: stack config model, platform registry, composition and offline plan."""

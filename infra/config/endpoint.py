@@ -1,0 +1,289 @@
+"""Engine-neutral endpoint config: one entry of `inference-stacks:endpoints`.
+
+Defaults come from the field notes (R1, R2, R9, R16, R18, R23, R24). Rules that involve only one
+endpoint live in validators here; rules that need a catalog or the platform live in `rules.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from components import engines
+from infra.config.base import StrictModel
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+def _quantity(value: str | None) -> str | None:
+    if value is not None and not _QUANTITY.match(value):
+        raise ValueError("must be a Kubernetes quantity such as 50Gi, 512Mi or 4")
+    return value
+
+
+class EngineArgs(StrictModel):
+    """Engine-neutral settings; `components/engines.py` maps each to vLLM or SGLang flags (R8)."""
+
+    max_model_len: int = Field(12288, ge=256, description="Context length per sequence (R9).")
+    tensor_parallel_size: int = Field(1, ge=1, le=8, description="GPUs one replica spans.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.1, le=0.98, description="Fraction of GPU memory the engine may use (R9)."
+    )
+    max_num_seqs: int = Field(256, ge=1, description="Concurrent sequences per replica (R9).")
+    dtype: Literal["auto", "half", "float16", "bfloat16"] | None = Field(
+        None, description="Weights dtype; default from the GPU (half without bf16, R4)."
+    )
+    enable_prefix_caching: bool | None = Field(
+        None, description="vLLM prefix caching; SGLang's radix cache is always on."
+    )
+    chat_template: str | None = Field(None, description="Chat template path in the image.")
+    tool_call_parser: str | None = Field(None, description="Tool-call parser name.")
+    enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
+    limit_mm_per_prompt: dict[str, int] | None = Field(
+        None, description="vLLM: max multimodal items per prompt, e.g. {image: 2}."
+    )
+    disable_custom_all_reduce: bool = Field(
+        False, description="Disable custom all-reduce (GPUs without peer-to-peer links hang)."
+    )
+    extra_args: list[str] = Field(
+        default_factory=list,
+        description="Further engine flags, passed verbatim; may not repeat a mapped flag (R8).",
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_reserved(cls, value: list[str]) -> list[str]:
+        reserved = engines.reserved_in_extra_args(value)
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} is set by the program or a mapped setting; use the "
+                "engine_args key (max_model_len, tensor_parallel_size, ...) instead"
+            )
+        return value
+
+
+class HuggingFaceSource(StrictModel):
+    """Weights from the Hugging Face hub, with the token from `inference-stacks:hf_token`."""
+
+    type: Literal["huggingface"] = Field(description="Source kind.")
+    use_token: bool | None = Field(
+        None, description="Mount `inference-stacks:hf_token` as HF_TOKEN: unset = when set, "
+        "true = required (gated models)."
+    )
+    revision: str | None = Field(None, description="Model revision (branch, tag or commit).")
+
+
+class S3Source(StrictModel):
+    """Weights in S3 or an S3-compatible store, downloaded before the engine starts (R19)."""
+
+    type: Literal["s3"] = Field(description="Source kind.")
+    bucket: str = Field(min_length=3, description="Bucket name.")
+    prefix: str = Field("", description="Key prefix holding config.json and *.safetensors.")
+    region: str | None = Field(None, description="Bucket region.")
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint URL (on-prem object stores)."
+    )
+    credentials_secret: str | None = Field(
+        None,
+        description="Existing Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; none = IRSA.",
+    )
+    stream: bool = Field(
+        False, description="vLLM streams weights from S3 (runai_streamer) instead of a download."
+    )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL such as https://minio.local:9000")
+        return value
+
+
+class FsxSource(StrictModel):
+    """Weights on FSx for Lustre (HyperPod)."""
+
+    type: Literal["fsx"] = Field(description="Source kind.")
+    file_system_id: str = Field(pattern=r"^fs-[0-9a-f]+$", description="FSx file system id.")
+    mount_name: str | None = Field(None, description="FSx mount name.")
+    path: str = Field("/", description="Directory of the model on the file system.")
+
+
+ModelSource = Annotated[HuggingFaceSource | S3Source | FsxSource, Field(discriminator="type")]
+
+
+class GpuRequest(StrictModel):
+    """GPUs per replica and where they are (R3): type, instance type or a platform GPU pool."""
+
+    count: int = Field(1, ge=1, le=8, description="GPUs per replica (= tensor_parallel_size).")
+    type: str | None = Field(None, description="GPU model (T4, A10G, L4, ...), from the catalog.")
+    instance_type: str | None = Field(
+        None, description="Node instance/machine type to pin pods to (R3)."
+    )
+    pool: str | None = Field(None, description="GPU node pool of the platform (eks).")
+
+
+class ModelCache(StrictModel):
+    """Where weights are cached in the pod (R18)."""
+
+    type: Literal["emptydir", "hostpath", "pvc"] = Field(
+        "emptydir", description="emptyDir with ephemeral-storage, node hostPath, or a PVC."
+    )
+    size: str | None = Field(
+        None, description="Cache size; default from the model's weights (x1.3 + 5Gi) or 50Gi."
+    )
+    host_path: str = Field("/var/lib/model-cache", description="Node directory for hostpath.")
+    claim_name: str | None = Field(None, description="Existing PVC for type pvc.")
+
+    _check_size = field_validator("size")(classmethod(lambda cls, v: _quantity(v)))
+
+    @model_validator(mode="after")
+    def _claim(self) -> ModelCache:
+        if self.type == "pvc" and not self.claim_name:
+            raise ValueError("type pvc needs claim_name (an existing PersistentVolumeClaim)")
+        return self
+
+
+class Exposure(StrictModel):
+    """How clients reach the endpoint; nothing public unless the stack says so (R23, R24)."""
+
+    type: Literal["cluster", "alb", "nlb"] = Field(
+        "cluster", description="In-cluster Service only, an ALB Ingress, or an NLB Service."
+    )
+    scheme: Literal["internal", "internet-facing"] = Field(
+        "internal", description="Load balancer scheme (alb/nlb)."
+    )
+    certificate_arn: str | None = Field(None, description="ACM certificate ARN for TLS.")
+    inbound_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs allowed to reach an internet-facing LB."
+    )
+    idle_timeout_seconds: int = Field(
+        300, ge=300, le=4000, description="ALB idle timeout; >= 300 s for long streams (R23)."
+    )
+    group_name: str | None = Field(None, description="ALB IngressGroup to share one ALB.")
+    hostname: str | None = Field(None, description="DNS name routed to the ALB (Ingress host).")
+
+    @field_validator("inbound_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR such as 203.0.113.0/24") from None
+        return value
+
+    @model_validator(mode="after")
+    def _public_needs_tls_and_cidrs(self) -> Exposure:
+        if self.scheme != "internet-facing":
+            return self
+        if self.type == "cluster":
+            raise ValueError("scheme internet-facing needs type alb or nlb")
+        missing = []
+        if not self.certificate_arn:
+            missing.append("certificate_arn (TLS)")
+        if not self.inbound_cidrs:
+            missing.append("inbound_cidrs (explicit client CIDRs)")
+        if missing:
+            raise ValueError(f"internet-facing exposure needs {' and '.join(missing)} (R24)")
+        return self
+
+    @property
+    def label(self) -> Literal["cluster", "internal", "public"]:
+        """The contract's exposure value."""
+        if self.type == "cluster":
+            return "cluster"
+        return "public" if self.scheme == "internet-facing" else "internal"
+
+
+class Probes(StrictModel):
+    """Startup, readiness and liveness on the engine's health path (R1, R2)."""
+
+    startup_budget_seconds: int = Field(
+        1800, ge=60, le=7200, description="Time allowed to download and load the model."
+    )
+    readiness_timeout_seconds: int = Field(5, ge=5, description="Readiness timeout, >= 5 s (R2).")
+    liveness_timeout_seconds: int = Field(10, ge=5, description="Liveness timeout (R1).")
+    liveness_period_seconds: int = Field(30, ge=10, description="Liveness period (R1).")
+    liveness_failure_threshold: int = Field(3, ge=1, description="Liveness failures to restart.")
+
+
+class Resources(StrictModel):
+    """Host CPU/memory per replica (GPUs come from `gpu`)."""
+
+    cpu: str = Field("2", description="CPU request.")
+    memory: str = Field("12Gi", description="Memory request and limit (fits g5.xlarge).")
+    shm_size: str = Field("8Gi", description="/dev/shm size for tensor-parallel pods (R21).")
+
+    _check = field_validator("cpu", "memory", "shm_size")(classmethod(lambda cls, v: _quantity(v)))
+
+
+class Slos(StrictModel):
+    """Benchmark gates exported with the endpoint; null means no gate."""
+
+    ttft_p95_ms: float | None = Field(None, gt=0, description="P95 time to first token, ms.")
+    tpot_p95_ms: float | None = Field(None, gt=0, description="P95 time per output token, ms.")
+    itl_p95_ms: float | None = Field(None, gt=0, description="P95 inter-token latency, ms.")
+    e2e_p95_ms: float | None = Field(None, gt=0, description="P95 end-to-end latency, ms.")
+    success_rate_min: float | None = Field(None, ge=0, le=1, description="Minimum success rate.")
+
+
+class ModelFactsConfig(StrictModel):
+    """Model facts for the memory fit check (R9) when the model is not in the built-in catalog."""
+
+    parameters_b: float = Field(gt=0, description="Parameters in billions (MoE: all experts).")
+    num_layers: int = Field(ge=1, description="Transformer layers (num_hidden_layers).")
+    num_kv_heads: int = Field(ge=1, description="KV heads (num_key_value_heads).")
+    head_dim: int = Field(ge=8, description="Attention head dimension.")
+    dtype_bytes: int = Field(2, ge=1, le=4, description="Bytes per weight (2 for bf16/fp16).")
+
+
+class EndpointConfig(StrictModel):
+    """One OpenAI-compatible endpoint: an engine serving one model on GPUs."""
+
+    name: str = Field(description="Endpoint name; becomes Kubernetes object names (R13, R14).")
+    engine: Literal["vllm", "sglang"] = Field(description="Serving engine.")
+    profile: Literal["upstream", "sagemaker-dlc"] = Field(
+        "upstream", description="Engine image profile; sets port and command (R6)."
+    )
+    model: str = Field(min_length=1, description="Model id, e.g. Qwen/Qwen3-0.6B.")
+    served_model_name: str | None = Field(
+        None, description="Name clients send; default the model id's last segment (R5)."
+    )
+    source: ModelSource = Field(
+        default_factory=lambda: HuggingFaceSource(type="huggingface"),
+        description="Where the weights come from.",
+    )
+    image: str | None = Field(None, description="Engine image, pinned by tag or digest.")
+    namespace: str = Field("inference", description="Kubernetes namespace.")
+    replicas: int = Field(1, ge=0, le=64, description="Engine replicas.")
+    gpu: GpuRequest = Field(default_factory=GpuRequest, description="GPUs per replica (R3).")
+    engine_args: EngineArgs = Field(default_factory=EngineArgs, description="Engine settings.")
+    cache: ModelCache = Field(default_factory=ModelCache, description="Model cache (R18).")
+    exposure: Exposure = Field(default_factory=Exposure, description="Client access (R24).")
+    api_key: bool = Field(True, description="Generate an API key (Pulumi secret) (R15, R24).")
+    probes: Probes = Field(default_factory=Probes, description="Health probes (R1, R2).")
+    resources: Resources = Field(default_factory=Resources, description="CPU/memory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra container env.")
+    slos: Slos | None = Field(None, description="Overrides `inference-stacks:slos`.")
+    model_facts: ModelFactsConfig | None = Field(
+        None, description="Facts for models outside the built-in catalog (R9 fit check)."
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        last = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+            raise ValueError("must be pinned by a tag other than latest or by a digest")
+        return value
+
+    @property
+    def served_name(self) -> str:
+        from components.names import served_name_default
+
+        return self.served_model_name or served_name_default(self.model)

@@ -1,0 +1,138 @@
+"""Cross-field rules over the whole stack, each reported at the key path it concerns.
+
+One place for every rule that spans fields, catalogs or the platform, so no rule hides in a
+component: names and budgets (R13, R14), engine support for settings (R8), GPU count vs tensor
+parallel size, GPU placement (R3, R25), dtype vs compute capability (R4), and the memory fit
+(R9). Platform-specific rules come from the platform's own `check`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from components import engines, names
+from components.gpu_catalog import default_dtype
+from components.model_catalog import ModelFacts, check_memory_fit, lookup_model
+from infra.config.base import NAMESPACE, Problem, key_path
+from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
+from infra.config.stack import StackConfig
+from infra.platforms.base import Placement, PlacementError, PlatformSpec
+
+
+def _at(index: int, *parts: str | int) -> str:
+    return f"{NAMESPACE}:" + key_path("endpoints", index, *parts)
+
+
+def check_stack(config: StackConfig, spec: PlatformSpec) -> list[Problem]:
+    """Every cross-field problem of the stack, endpoint by endpoint, then the platform's."""
+    problems: list[Problem] = []
+    counts = Counter((e.namespace, e.name) for e in config.endpoints)
+    for index, endpoint in enumerate(config.endpoints):
+        if counts[(endpoint.namespace, endpoint.name)] > 1:
+            problems.append(Problem(_at(index, "name"), f"{endpoint.name!r} is used twice"))
+        problems += check_endpoint(index, endpoint, config.hf_token is not None)
+        try:
+            placement = spec.place(endpoint, config.platform_settings)
+        except PlacementError as exc:
+            problems.append(Problem(_at(index, *exc.field_path.split(".")), str(exc)))
+            continue
+        problems += check_gpu_fit(index, endpoint, placement)
+    return problems + spec.check(config)
+
+
+def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> list[Problem]:
+    """Rules within one endpoint that need more than one field."""
+    problems = [
+        Problem(_at(index, "name"), text)
+        for text in names.check_name(endpoint.name, names.endpoint_name_budget(), "name")
+    ]
+    problems += [
+        Problem(_at(index, "namespace"), text)
+        for text in names.check_name(endpoint.namespace, names.DNS_LABEL_MAX, "namespace")
+    ]
+    if engines.engine_profile(endpoint.engine, endpoint.profile) is None:
+        known = sorted(p for e, p in engines.ENGINE_PROFILES if e == endpoint.engine)
+        problems.append(Problem(
+            _at(index, "profile"),
+            f"{endpoint.profile!r} has no {endpoint.engine} image profile; allowed: {known}",
+        ))
+    settings = endpoint.engine_args.model_dump()
+    for setting, reason in engines.unsupported_settings(endpoint.engine, settings):
+        problems.append(Problem(_at(index, "engine_args", setting), reason + " (R8)"))
+    if endpoint.gpu.count != endpoint.engine_args.tensor_parallel_size:
+        problems.append(Problem(
+            _at(index, "gpu", "count"),
+            f"{endpoint.gpu.count} GPUs per replica but engine_args.tensor_parallel_size is "
+            f"{endpoint.engine_args.tensor_parallel_size}; they must be equal",
+        ))
+    if isinstance(endpoint.source, S3Source) and endpoint.source.stream and (
+        endpoint.engine != "vllm"
+    ):
+        problems.append(Problem(_at(index, "source", "stream"), "streaming from S3 is vLLM only"))
+    source = endpoint.source
+    if isinstance(source, HuggingFaceSource) and source.use_token and not has_hf_token:
+        problems.append(Problem(
+            _at(index, "source", "use_token"),
+            f"true, but {NAMESPACE}:hf_token is not set "
+            "(`pulumi config set --secret hf_token <token>`)",
+        ))
+    if endpoint.exposure.scheme == "internet-facing" and not endpoint.api_key:
+        problems.append(Problem(
+            _at(index, "api_key"), "false, but internet-facing exposure needs an API key (R24)"
+        ))
+    return problems
+
+
+def model_facts(endpoint: EndpointConfig) -> ModelFacts | None:
+    """Facts from the stack config when given, else from the built-in catalog."""
+    if endpoint.model_facts is not None:
+        f = endpoint.model_facts
+        return ModelFacts(f.parameters_b, f.num_layers, f.num_kv_heads, f.head_dim, f.dtype_bytes)
+    return lookup_model(endpoint.model)
+
+
+def check_gpu_fit(index: int, endpoint: EndpointConfig, placement: Placement) -> list[Problem]:
+    """R4 dtype vs GPU and R9 weights + one max-length sequence of KV cache vs GPU memory."""
+    gpu = placement.gpu
+    if gpu is None:
+        return []
+    problems = []
+    if endpoint.engine_args.dtype == "bfloat16" and not gpu.bf16:
+        problems.append(Problem(
+            _at(index, "engine_args", "dtype"),
+            f"bfloat16 is not supported on {gpu.name}; use half (or leave unset: "
+            f"{default_dtype(gpu)}) (R4)",
+        ))
+    facts = model_facts(endpoint)
+    if facts is None:
+        return problems
+    args = endpoint.engine_args
+    fit = check_memory_fit(
+        facts, args.max_model_len, gpu.memory_gib, args.gpu_memory_utilization,
+        args.tensor_parallel_size,
+    )
+    if not fit.fits:
+        if fit.max_model_len_that_fits > 0:
+            advice = f"the largest max_model_len that fits is {fit.max_model_len_that_fits}"
+        else:
+            advice = "the weights alone do not fit: use more GPUs or a larger GPU"
+        problems.append(Problem(
+            _at(index, "engine_args", "max_model_len"),
+            f"{args.max_model_len} does not fit: weights {fit.weights_gib:.1f} GiB + KV cache "
+            f"{fit.kv_gib:.1f} GiB for one sequence = {fit.required_gib:.1f} GiB > "
+            f"{fit.available_gib:.1f} GiB ({args.tensor_parallel_size} x {gpu.name} "
+            f"{gpu.memory_gib} GiB x {args.gpu_memory_utilization}); {advice} (R9)",
+        ))
+    return problems
+
+
+def stack_warnings(config: StackConfig) -> list[str]:
+    """Things that are allowed but that a user should hear about, never silently."""
+    warnings = []
+    for index, endpoint in enumerate(config.endpoints):
+        if model_facts(endpoint) is None:
+            warnings.append(
+                f"{_at(index, 'model')}: {endpoint.model!r} is not in the model catalog and has "
+                "no model_facts; the GPU memory fit check (R9) is skipped for it"
+            )
+    return warnings

@@ -1,0 +1,149 @@
+"""Offline plan: the real program under the mock engine, written out for review.
+
+No cloud credentials and no Pulumi CLI: reads `stacks/Pulumi.<stack>.yaml` (or any file), runs
+the program with Pulumi's mocks and writes `resources.json`, `manifests/` (one YAML per
+Kubernetes object) and `outputs.json`, all with secrets redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.config.base import NAMESPACE, ConfigError, Problem
+from infra.config.rules import stack_warnings
+from infra.config.stack import load_stack_config
+from infra.mocks import SECRET, Registration, redact, run_under_mocks
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = ROOT / "stacks"
+# Stands in for `secure:` values, which only the Pulumi CLI can decrypt.
+SECRET_PLACEHOLDER = "plan-placeholder-secret"
+
+
+@dataclass
+class Plan:
+    stack: str
+    platform: str
+    outputs: dict[str, Any]
+    resources: list[dict[str, Any]]
+    manifests: dict[str, dict[str, Any]]
+    warnings: list[str]
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config of a stack file as the engine passes it: strings, JSON for objects."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")]) from None
+    raw = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem(str(path), "expected a top-level `config:` mapping")])
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
+        elif isinstance(value, str):
+            config[full] = value
+        else:
+            config[full] = json.dumps(value)
+    return config, secret_keys
+
+
+def _api_version_kind(type_token: str) -> tuple[str, str] | None:
+    """`kubernetes:apps/v1:Deployment` -> ("apps/v1", "Deployment"); None if not an object."""
+    match = re.match(r"^kubernetes:([^:]+):([A-Za-z]+)$", type_token)
+    if match is None or match.group(1).startswith(("helm.sh", "yaml")):
+        return None
+    group_version = match.group(1).removeprefix("core/")
+    return group_version, match.group(2)
+
+
+def manifests_of(registrations: list[Registration]) -> dict[str, dict[str, Any]]:
+    """Kubernetes objects keyed by file name `<kind>-<namespace>-<name>.yaml`."""
+    result: dict[str, dict[str, Any]] = {}
+    for reg in registrations:
+        api = _api_version_kind(reg.type)
+        if api is None or not reg.custom:
+            continue
+        body = redact({k: v for k, v in reg.inputs.items() if k not in ("apiVersion", "kind")})
+        obj = {"apiVersion": api[0], "kind": api[1], **body}
+        meta = obj.get("metadata") or {}
+        parts = [api[1], meta.get("namespace") or "", meta.get("name") or reg.name]
+        filename = "-".join(p for p in parts if p).lower() + ".yaml"
+        result[filename] = obj
+    return result
+
+
+def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Plan:
+    """Validate the config, run the program under mocks and collect the plan."""
+    from infra.program import build_stack
+
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
+    stack_config = load_stack_config(raw)  # raises ConfigError before anything runs
+    outputs, registrations = run_under_mocks(build_stack, config, secret_keys, stack)
+    resources = [
+        {"type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+         "inputs": redact(r.inputs)}
+        for r in registrations
+    ]
+    return Plan(stack, stack_config.platform, outputs, resources, manifests_of(registrations),
+                stack_warnings(stack_config))
+
+
+def write_plan(plan: Plan, out_dir: Path) -> None:
+    """resources.json, outputs.json and manifests/ (replacing an older plan in `out_dir`)."""
+    manifests_dir = out_dir / "manifests"
+    manifests_dir.mkdir(parents=True, exist_ok=True)
+    for old in manifests_dir.glob("*.yaml"):
+        old.unlink()
+    (out_dir / "resources.json").write_text(
+        json.dumps(plan.resources, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "outputs.json").write_text(
+        json.dumps(plan.outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for filename, obj in sorted(plan.manifests.items()):
+        (manifests_dir / filename).write_text(
+            yaml.safe_dump(obj, sort_keys=True, default_flow_style=False), encoding="utf-8")
+
+
+def summary(plan: Plan, out_dir: Path | None) -> str:
+    """Human summary: resources by type, endpoints with GPUs and exposure, warnings."""
+    lines = [f"Plan for stack {plan.stack!r} (platform {plan.platform}): "
+             f"{len(plan.resources)} resources, {len(plan.manifests)} Kubernetes objects"]
+    counts = Counter(r["type"] for r in plan.resources)
+    lines += [f"  {n:3d}  {t}" for t, n in sorted(counts.items())]
+    endpoints = plan.outputs.get("endpoints")
+    if isinstance(endpoints, dict) and endpoints:
+        lines.append("Endpoints:")
+        for name, ep in endpoints.items():
+            gpu = ep.get("gpu") or {}
+            pinned = f" on {gpu['instance_type']}" if gpu.get("instance_type") else ""
+            key = "API key" if ep.get("api_key") == SECRET else "no API key"
+            lines.append(
+                f"  {name}: {ep['engine']} serving {ep['served_model_name']!r} ({ep['model']}), "
+                f"{ep['replicas']} x {gpu.get('count')} {gpu.get('type')}{pinned}, "
+                f"exposure {ep['exposure']}, {key}, {ep['base_url']}")
+    elif endpoints == SECRET:
+        lines.append("Endpoints: [secret]")
+    lines += [f"warning: {w}" for w in plan.warnings]
+    if out_dir is not None:
+        lines.append(f"Wrote {out_dir}/resources.json, outputs.json and "
+                     f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
+    return "\n".join(lines)

