@@ -149,8 +149,12 @@ def compose(config: StackConfig) -> dict[str, Any]:
         )
         for ns in sorted({e.namespace for e in config.endpoints})
     }
+    platform.namespaces = dict(namespaces)
     endpoints: dict[str, Any] = {}
     for endpoint in config.endpoints:
+        if platform.deploy_endpoint is not None:
+            endpoints[endpoint.name] = platform.deploy_endpoint(endpoint, config, platform)
+            continue
         placement = spec.place(endpoint, config.platform_settings)
         rendered = endpoint_spec(endpoint, placement, config.hf_token is not None)
         component = InferenceEndpoint(endpoint.name, InferenceEndpointArgs(

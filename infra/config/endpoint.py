@@ -240,6 +240,47 @@ class ModelFactsConfig(StrictModel):
     dtype_bytes: int = Field(2, ge=1, le=4, description="Bytes per weight (2 for bf16/fp16).")
 
 
+class KvCacheConfig(StrictModel):
+    """HyperPod managed KV cache tiers (vLLM only, R10, R11)."""
+
+    l1: bool = Field(True, description="L1 (CPU memory) cache on each node.")
+    l2_backend: Literal["redis", "tieredstorage"] | None = Field(
+        None, description="L2 backend; tieredstorage has failed in the field (experimental)."
+    )
+    l2_redis_url: str | None = Field(None, description="Redis URL for the redis L2 backend.")
+    experimental_tieredstorage: bool = Field(
+        False, description="Explicit opt-in for the tieredstorage L2 backend."
+    )
+
+    @model_validator(mode="after")
+    def _l2(self) -> KvCacheConfig:
+        if self.l2_backend == "tieredstorage" and not self.experimental_tieredstorage:
+            raise ValueError("l2_backend tieredstorage is experimental (shared-memory failures in "
+                             "the field); set experimental_tieredstorage: true to use it")
+        if self.l2_backend == "redis" and not self.l2_redis_url:
+            raise ValueError("l2_backend redis needs l2_redis_url")
+        return self
+
+
+class RoutingConfig(StrictModel):
+    """HyperPod intelligent routing (immutable once set: changing it replaces the endpoint)."""
+
+    strategy: Literal["prefixaware", "kvaware", "session", "roundrobin"] = Field(
+        "prefixaware", description="Routing strategy of the operator's router."
+    )
+
+
+class RouterConfig(StrictModel):
+    """A vllm-router in front of the endpoint's replicas (the managed setup), any platform."""
+
+    policy: Literal[
+        "cache_aware", "round_robin", "random", "power_of_two", "consistent_hash",
+        "rendezvous_hash", "sticky_least_loaded",
+    ] = Field("power_of_two", description="Routing policy; round_robin is the fair control.")
+    image: str | None = Field(None, description="Router image, pinned; default vllm-router.")
+    replicas: int = Field(1, ge=1, le=8, description="Router replicas.")
+
+
 class EndpointConfig(StrictModel):
     """One OpenAI-compatible endpoint: an engine serving one model on GPUs."""
 
@@ -268,6 +309,15 @@ class EndpointConfig(StrictModel):
     resources: Resources = Field(default_factory=Resources, description="CPU/memory.")
     env: dict[str, str] = Field(default_factory=dict, description="Extra container env.")
     slos: Slos | None = Field(None, description="Overrides `inference-stacks:slos`.")
+    kv_cache: KvCacheConfig | None = Field(
+        None, description="HyperPod KV cache tiers; vLLM only (R10, R11)."
+    )
+    routing: RoutingConfig | None = Field(
+        None, description="HyperPod intelligent routing (required for public exposure, R12)."
+    )
+    router: RouterConfig | None = Field(
+        None, description="Put a vllm-router in front of the replicas (managed setup)."
+    )
     model_facts: ModelFactsConfig | None = Field(
         None, description="Facts for models outside the built-in catalog (R9 fit check)."
     )

@@ -69,6 +69,17 @@ def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> 
         endpoint.engine != "vllm"
     ):
         problems.append(Problem(_at(index, "source", "stream"), "streaming from S3 is vLLM only"))
+    if endpoint.kv_cache is not None and endpoint.engine != "vllm":
+        problems.append(Problem(
+            _at(index, "kv_cache"),
+            f"KV cache tiers can only be configured for vLLM, not {endpoint.engine} (R10)",
+        ))
+    if endpoint.kv_cache is not None and endpoint.engine_args.enable_prefix_caching:
+        problems.append(Problem(
+            _at(index, "engine_args", "enable_prefix_caching"),
+            "true together with kv_cache; the operator manages prefix caching when KV cache "
+            "tiers are on, remove it (R11)",
+        ))
     source = endpoint.source
     if isinstance(source, HuggingFaceSource) and source.use_token and not has_hf_token:
         problems.append(Problem(

@@ -68,6 +68,11 @@ class PlatformContext:
     load_balancers: bool = False  # an AWS Load Balancer Controller serves Ingress/NLB Services
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    namespaces: dict[str, pulumi.Resource] = field(default_factory=dict)  # set by compose
+    # Platforms whose endpoints are not plain Deployments (HyperPod's InferenceEndpointConfig)
+    # deploy them here and return the endpoint's outputs contract entry; None = InferenceEndpoint.
+    deploy_endpoint: Callable[[EndpointConfig, StackConfig, PlatformContext], dict[str, Any]] | \
+        None = None
 
 
 @dataclass(frozen=True)
