@@ -9,6 +9,7 @@ sections 3 and 5 (AWS and GCP public instance-type documentation).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -110,9 +111,17 @@ def lookup_instance_type(name: str) -> InstanceType | None:
     return INSTANCE_TYPES.get(name.strip().lower())
 
 
+def _natural(name: str) -> list[object]:
+    # "g2-standard-4" before "g2-standard-12"; "g5.xlarge" < "g5.2xlarge" < "g5.12xlarge".
+    name = name.replace(".xlarge", ".1xlarge")
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
 def known_instance_types(provider: str | None = None) -> list[str]:
-    """Sorted names, optionally for one provider ("aws", "sagemaker", "gcp")."""
-    return sorted(n for n, it in INSTANCE_TYPES.items() if provider in (None, it.provider))
+    """Names in natural order, optionally for one provider ("aws", "sagemaker", "gcp")."""
+    return sorted(
+        (n for n, it in INSTANCE_TYPES.items() if provider in (None, it.provider)), key=_natural
+    )
 
 
 def lookup_gpu(name: str) -> Gpu | None:
@@ -146,9 +155,8 @@ def instance_types_for_gpu(gpu_name: str, provider: str | None = None) -> list[s
     if gpu is None:
         return []
     return sorted(
-        n
-        for n, it in INSTANCE_TYPES.items()
-        if it.gpu == gpu and provider in (None, it.provider)
+        (n for n, it in INSTANCE_TYPES.items() if it.gpu == gpu and provider in (None, it.provider)),
+        key=_natural,
     )
 
 

@@ -137,7 +137,9 @@ def redact(value: Any) -> Any:
     double, and Kubernetes schemas reject `replicas: 1.0`.
     """
     if rpc.is_rpc_secret(value):
-        return SECRET
+        inner = rpc.unwrap_rpc_secret(value)
+        # Keep the keys of a secret map (Secret.stringData) so the shape stays reviewable.
+        return {k: SECRET for k in inner} if isinstance(inner, dict) else SECRET
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -20,6 +20,7 @@ from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.rules import stack_warnings
 from infra.config.stack import load_stack_config
 from infra.mocks import SECRET, Registration, redact, run_under_mocks
+from infra.platforms import PLATFORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = ROOT / "stacks"
@@ -31,6 +32,7 @@ SECRET_PLACEHOLDER = "plan-placeholder-secret"
 class Plan:
     stack: str
     platform: str
+    kubernetes_version: str
     outputs: dict[str, Any]
     resources: list[dict[str, Any]]
     manifests: dict[str, dict[str, Any]]
@@ -104,8 +106,9 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
          "inputs": redact(r.inputs)}
         for r in registrations
     ]
-    return Plan(stack, stack_config.platform, outputs, resources, manifests_of(registrations),
-                stack_warnings(stack_config))
+    spec = PLATFORMS[stack_config.platform]
+    return Plan(stack, stack_config.platform, spec.kubernetes_version(stack_config.platform_settings),
+                outputs, resources, manifests_of(registrations), stack_warnings(stack_config))
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:

@@ -12,6 +12,7 @@ has an API key, so the R24 auth check applies and passes honestly; the TLS check
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -97,6 +98,9 @@ def _write_tokenizer(directory: Path) -> int:
 def _write_weights(directory: Path, vocab_size: int, max_positions: int) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # keep the terminal for our own messages
 
     torch.manual_seed(0)  # same weights every run, so a regenerated model behaves the same
     config = LlamaConfig(
@@ -113,8 +117,8 @@ def _write_weights(directory: Path, vocab_size: int, max_positions: int) -> None
         pad_token_id=2,
         tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(config)
-    model.to(dtype=torch.bfloat16)
+    # cast: transformers' decorated `to` confuses mypy; bf16 is what vLLM's CPU path runs.
+    model = cast(Any, LlamaForCausalLM(config)).to(torch.bfloat16)
     model.save_pretrained(str(directory), safe_serialization=True)
 
 
@@ -299,10 +303,8 @@ def _reap_group(pgid: int, wait_s: float) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.2)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,12 @@ from collections import Counter
 
 from components import engines, names
 from components.gpu_catalog import default_dtype
-from components.model_catalog import ModelFacts, check_memory_fit, lookup_model
+from components.model_catalog import (
+    ModelFacts,
+    check_memory_fit,
+    exceeds_native_context,
+    lookup_model,
+)
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import StackConfig
@@ -118,6 +123,13 @@ def check_gpu_fit(index: int, endpoint: EndpointConfig, placement: Placement) ->
     if facts is None:
         return problems
     args = endpoint.engine_args
+    if exceeds_native_context(facts, args.max_model_len):
+        problems.append(Problem(
+            _at(index, "engine_args", "max_model_len"),
+            f"{args.max_model_len} exceeds the model's native context of {facts.max_context} "
+            "tokens; vLLM and SGLang refuse it",
+        ))
+        return problems
     fit = check_memory_fit(
         facts, args.max_model_len, gpu.memory_gib, args.gpu_memory_utilization,
         args.tensor_parallel_size,
