@@ -154,9 +154,9 @@ def instance_types_for_gpu(gpu_name: str, provider: str | None = None) -> list[s
     gpu = lookup_gpu(gpu_name)
     if gpu is None:
         return []
+    names = (n for n, it in INSTANCE_TYPES.items() if it.gpu == gpu)
     return sorted(
-        (n for n, it in INSTANCE_TYPES.items() if it.gpu == gpu and provider in (None, it.provider)),
-        key=_natural,
+        (n for n in names if provider in (None, INSTANCE_TYPES[n].provider)), key=_natural
     )
 
 

@@ -10,6 +10,7 @@
 # `pip check` will list sglang's unmet pins afterwards; that is expected.
 #
 # Usage: scripts/install-sglang-parser.sh /path/to/venv/bin/pip
+# Takes ~15-25 s (the sglang wheel is 39 MB). Idempotent; run after the `engines` extra.
 set -euo pipefail
 
 PIP="${1:?usage: $0 /path/to/pip}"
@@ -22,14 +23,19 @@ SGLANG_VERSION="0.5.23"
 # small and do not touch torch or vLLM's pins.
 "$PIP" install "orjson==3.13.0" "IPython==9.18.1" "traitlets==5.16.1"
 # numpy is vLLM's; only install it if this venv somehow lacks it, so we never move vLLM's pin.
-"$PYTHON" -c "import numpy" 2>/dev/null || "$PIP" install "numpy<2.4"
+"$PYTHON" -c "import numpy" 2>/dev/null || "$PIP" install "numpy==2.3.5"
 
-# Fail here, not in the tests, if the parser cannot be imported or vLLM broke.
+# Fail here, not in the tests, if the parser cannot be imported or vLLM (when installed,
+# e.g. from the `engines` extra) no longer imports beside it.
 "$PYTHON" - <<'PY'
 import argparse
+import importlib
+import importlib.util
 
 import sglang.srt.server_args as sa
-import vllm.entrypoints.launchers.cli_args  # noqa: F401  (vLLM must still import)
+
+if importlib.util.find_spec("vllm") is not None:
+    importlib.import_module("vllm.entrypoints.launchers.cli_args")
 
 parser = argparse.ArgumentParser()
 sa.ServerArgs.add_cli_args(parser)

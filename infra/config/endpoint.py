@@ -281,6 +281,30 @@ class RouterConfig(StrictModel):
     replicas: int = Field(1, ge=1, le=8, description="Router replicas.")
 
 
+class AutoscalingConfig(StrictModel):
+    """HyperPod autoscaling (KEDA via the operator's autoScalingSpec) on a Prometheus query."""
+
+    min_replicas: int = Field(1, ge=0, description="Fewest engine replicas (0 scales to zero).")
+    max_replicas: int = Field(4, ge=1, le=64, description="Most engine replicas.")
+    prometheus_server_address: str = Field(
+        pattern=r"^https://aps-workspaces\.[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.amazonaws\.com/"
+        r"workspaces/ws-[a-zA-Z0-9-]+$",
+        description="Amazon Managed Prometheus workspace URL the query runs against.",
+    )
+    query: str | None = Field(
+        None, description="PromQL; default the engine's queue length (requests waiting)."
+    )
+    target_value: float = Field(5, gt=0, description="Query value per replica to scale at.")
+    polling_interval_seconds: int = Field(30, ge=5, description="How often KEDA polls.")
+    cooldown_seconds: int = Field(300, ge=0, description="Wait before scaling down.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        return self
+
+
 class EndpointConfig(StrictModel):
     """One OpenAI-compatible endpoint: an engine serving one model on GPUs."""
 
@@ -317,6 +341,9 @@ class EndpointConfig(StrictModel):
     )
     router: RouterConfig | None = Field(
         None, description="Put a vllm-router in front of the replicas (managed setup)."
+    )
+    autoscaling: AutoscalingConfig | None = Field(
+        None, description="Replica autoscaling (platform hyperpod: the operator's KEDA)."
     )
     model_facts: ModelFactsConfig | None = Field(
         None, description="Facts for models outside the built-in catalog (R9 fit check)."

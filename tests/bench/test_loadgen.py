@@ -10,8 +10,15 @@ import aiohttp
 import pytest
 
 from smoke.loadgen import (
-    Client, LoadSpec, RequestInput, RequestOutput, Target, Timeouts, _token_text,
-    arrival_offsets, run_load,
+    Client,
+    LoadSpec,
+    RequestInput,
+    RequestOutput,
+    Target,
+    Timeouts,
+    _token_text,
+    arrival_offsets,
+    run_load,
 )
 from smoke.metrics import summarize
 from smoke.prompts import Prompt

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from smoke.metrics import (
-    Stats, Timeline, check_slos, e2e, goodput_slos, itls, percentile, summarize, tpot, ttft,
+    Stats,
+    Timeline,
+    check_slos,
+    e2e,
+    goodput_slos,
+    itls,
+    percentile,
+    summarize,
+    tpot,
+    ttft,
 )
 
 

@@ -166,7 +166,7 @@ class TestKubernetes:
     def test_wrong_type_fails(self) -> None:
         bad = deployment()
         bad["spec"]["replicas"] = "one"
-        with pytest.raises(AssertionError, match="spec.replicas"):
+        with pytest.raises(AssertionError, match=r"spec\.replicas"):
             validate_k8s_manifest(bad, "1.33")
 
     @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ class TestKubernetes:
             validate_k8s_manifest(bad, "1.33")
 
     def test_service_names_are_rfc1035(self) -> None:
-        svc = {"apiVersion": "v1", "kind": "Service",
+        svc: dict[str, Any] = {"apiVersion": "v1", "kind": "Service",
                "metadata": {"name": "3-models"}, "spec": {"ports": [{"port": 80}]}}
         with pytest.raises(AssertionError, match="RFC 1035"):
             validate_k8s_manifest(svc, "1.33")
@@ -200,7 +200,7 @@ class TestKubernetes:
 
     def test_unknown_kind(self) -> None:
         pool = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}}
-        with pytest.raises(AssertionError, match="no Kubernetes 1.33.0 schema"):
+        with pytest.raises(AssertionError, match=r"no Kubernetes 1\.33\.0 schema"):
             validate_k8s_manifest(pool, "1.33")
         validate_k8s_manifest(pool, "1.33", allow_unknown_kinds=True)
 

@@ -9,8 +9,8 @@ from components.model_catalog import (
     ModelFacts,
     check_memory_fit,
     exceeds_native_context,
-    kv_cache_bytes_per_token,
     known_models,
+    kv_cache_bytes_per_token,
     lookup_model,
     weights_bytes,
 )
