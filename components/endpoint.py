@@ -80,12 +80,8 @@ class InferenceEndpoint(pulumi.ComponentResource):
             self.base_url = pulumi.Output.from_input(spec.cluster_url)
         else:
             self.base_url = self.hostname.apply(lambda h: manifests.load_balancer_url(spec, h))
-        self.deployment_name = deployment.metadata.apply(lambda m: m["name"])
-        self.register_outputs({
-            "base_url": self.base_url,
-            "api_key": self.api_key,
-            "deployment": self.deployment_name,
-        })
+        self.deployment = deployment
+        self.register_outputs({"base_url": self.base_url, "api_key": self.api_key})
 
     def _secrets(self, name: str, args: InferenceEndpointArgs) -> list[pulumi.Resource]:
         """Generated API key (secret output) and HF token, each in a Kubernetes Secret (R15)."""

@@ -19,10 +19,10 @@ if _ROOT not in sys.path:
 from pulumi.runtime.settings import get_monitor  # noqa: E402
 
 if get_monitor() is not None:
-    from infra.program import main as program_main  # noqa: E402
+    from infra.program import main as program_main
 
     program_main()
 elif __name__ == "__main__":
-    from infra.cli import main as cli_main  # noqa: E402
+    from infra.cli import main as cli_main
 
     sys.exit(cli_main())

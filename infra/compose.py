@@ -16,6 +16,7 @@ from components import engines
 from components.endpoint import InferenceEndpoint, InferenceEndpointArgs
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
 from components.model_catalog import weights_bytes
+from components.router import attach_router
 from components.spec import EndpointSpec, ExposureSpec, ModelSourceSpec, ProbeSpec
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.rules import model_facts, stack_warnings
@@ -40,7 +41,8 @@ def cache_size(endpoint: EndpointConfig) -> str:
 def _source_spec(endpoint: EndpointConfig, has_hf_token: bool) -> ModelSourceSpec:
     source = endpoint.source
     if isinstance(source, HuggingFaceSource):
-        token = f"{endpoint.name}-hf-token" if source.use_token is not False and has_hf_token else None
+        wanted = source.use_token is not False and has_hf_token
+        token = f"{endpoint.name}-hf-token" if wanted else None
         return ModelSourceSpec("huggingface", hf_token_secret=token, revision=source.revision)
     if isinstance(source, S3Source):
         return ModelSourceSpec(
@@ -61,7 +63,9 @@ def engine_settings(endpoint: EndpointConfig, placement: Placement) -> dict[str,
     return settings
 
 
-def endpoint_spec(endpoint: EndpointConfig, placement: Placement, has_hf_token: bool) -> EndpointSpec:
+def endpoint_spec(
+    endpoint: EndpointConfig, placement: Placement, has_hf_token: bool
+) -> EndpointSpec:
     profile = engines.engine_profile(endpoint.engine, endpoint.profile)
     assert profile is not None, "rules.check_endpoint rejects unknown profiles"
     exposure = endpoint.exposure
@@ -80,7 +84,9 @@ def endpoint_spec(endpoint: EndpointConfig, placement: Placement, has_hf_token: 
         gpu_count=placement.count,
         gpu_type=placement.gpu.name if placement.gpu else None,
         instance_type=placement.instance_type,
-        flashinfer_sampler_off=bool(placement.gpu and needs_flashinfer_sampler_off(placement.gpu)),
+        flashinfer_sampler_off=bool(
+            placement.gpu and needs_flashinfer_sampler_off(placement.gpu)
+        ),
         node_selector=dict(placement.node_selector),
         tolerations=placement.tolerations,
         runtime_class=placement.runtime_class,
@@ -163,6 +169,9 @@ def compose(config: StackConfig) -> dict[str, Any]:
         ))
         endpoints[endpoint.name] = endpoint_outputs(rendered, config, endpoint, component,
                                                     platform)
+        # A managed endpoint: vllm-router in front, outputs point at it.
+        endpoints[endpoint.name] = attach_router(endpoint, config, rendered, component,
+                                                 platform.provider, endpoints[endpoint.name])
     return {
         "schema_version": SCHEMA_VERSION,
         "platform": config.platform,

@@ -124,7 +124,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self._recording = mocks
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         if request.parent:
             self._recording.parents[f"{request.type}::{request.name}"] = request.parent
         return super().RegisterResource(request)

@@ -107,8 +107,9 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
         for r in registrations
     ]
     spec = PLATFORMS[stack_config.platform]
-    return Plan(stack, stack_config.platform, spec.kubernetes_version(stack_config.platform_settings),
-                outputs, resources, manifests_of(registrations), stack_warnings(stack_config))
+    version = spec.kubernetes_version(stack_config.platform_settings)
+    return Plan(stack, stack_config.platform, version, outputs, resources,
+                manifests_of(registrations), stack_warnings(stack_config))
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:

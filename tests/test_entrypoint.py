@@ -9,10 +9,10 @@ import subprocess
 
 import pulumi
 import pytest
-
-from infra.mocks import RecordingMocks, RecordingMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from infra.mocks import RecordingMocks, RecordingMonitor
 from tests.helpers import ROOT, k8s_config
 
 

@@ -273,12 +273,32 @@ class RoutingConfig(StrictModel):
 class RouterConfig(StrictModel):
     """A vllm-router in front of the endpoint's replicas (the managed setup), any platform."""
 
+    # The policies `vllm-router` 0.1.17 accepts without extra plumbing (`--help`); it has no
+    # rendezvous_hash, and kv_aware needs per-engine KV event streams.
     policy: Literal[
         "cache_aware", "round_robin", "random", "power_of_two", "consistent_hash",
-        "rendezvous_hash", "sticky_least_loaded",
-    ] = Field("power_of_two", description="Routing policy; round_robin is the fair control.")
+        "sticky_least_loaded",
+    ] = Field("power_of_two", description="Routing policy (default load-aware: the router's "
+              "in-flight counts); round_robin on the same router is the fair control.")
     image: str | None = Field(None, description="Router image, pinned; default vllm-router.")
-    replicas: int = Field(1, ge=1, le=8, description="Router replicas.")
+    replicas: int = Field(1, ge=1, le=8, description="Router replicas (each balances alone).")
+    prometheus_port: int | None = Field(
+        None, ge=1024, le=65535,
+        description="Router metrics port; default 29000 + its position among the routers.",
+    )
+    health_check_interval_seconds: int = Field(
+        10, ge=1, le=300, description="How often the router checks each engine's /health."
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _router_image_pinned(cls, value: str | None) -> str | None:
+        last = (value or "").rsplit("/", 1)[-1]
+        if value is not None and "@sha256:" not in value and (
+            ":" not in last or last.endswith(":latest")
+        ):
+            raise ValueError("must be pinned by a tag other than latest or by a digest")
+        return value
 
 
 class AutoscalingConfig(StrictModel):

@@ -71,7 +71,8 @@ def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     try:
         settings = spec.settings_model.model_validate(section)
     except ValidationError as exc:
-        problems += problems_from_validation(exc, spec.settings_model, (f"{NAMESPACE}:{spec.section}",))
+        prefix = (f"{NAMESPACE}:{spec.section}",)
+        problems += problems_from_validation(exc, spec.settings_model, prefix)
 
     body = {k: values[k] for k in TOP_LEVEL_KEYS if k in values}
     try:

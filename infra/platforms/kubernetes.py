@@ -49,7 +49,7 @@ def place(endpoint: EndpointConfig, settings: KubernetesSettings) -> Placement:
             raise PlacementError(
                 "gpu.instance_type", f"{request.instance_type!r} is not a known GPU instance "
                 f"type; known: {known}")
-        if request.type is not None and (request.type.lower() != instance.gpu.name.lower()):
+        if request.type is not None and lookup_gpu(request.type) != instance.gpu:
             raise PlacementError(
                 "gpu.type", f"{request.type!r} but {instance.name} has {instance.gpu.name}")
         if request.count > instance.gpu_count:

@@ -7,6 +7,8 @@ import argparse
 import contextlib
 import io
 import json
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,3 +125,37 @@ def test_cli_exit_codes_and_no_secret_on_terminal(local_engine: LocalEngine,
     assert usage.stderr.startswith("error: ")
     assert "schema_version is 2" in usage.stderr
     assert "Traceback" not in usage.stderr
+
+
+@pytest.mark.timeout(420)
+def test_readme_flow_serve_local_then_check_then_ctrl_c(tmp_path: Path) -> None:
+    """The README's main commands as a newcomer runs them; Ctrl-C stops the engine."""
+    outputs = tmp_path / "outputs.json"
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "smoke", "serve-local", "--outputs-file", str(outputs),
+         "--model-dir", str(tmp_path / "model")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        lines = []
+        for line in serve.stdout:  # ends when serve-local exits (failure) or prints this
+            lines.append(line)
+            if line.startswith("serving until Ctrl-C"):
+                break
+        assert serve.poll() is None, "".join(lines) + (serve.stderr.read() if serve.stderr else "")
+        assert f"outputs file: {outputs}" in "".join(lines)
+        check = subprocess.run([sys.executable, "-m", "smoke", "check", "--outputs",
+                                str(outputs)], cwd=REPO, capture_output=True, text=True,
+                               timeout=120, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+        port = json.loads(outputs.read_text())["endpoints"]["local"]["port"]
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=60) == 0
+        assert "stopped the engine" in (serve.stderr.read() if serve.stderr else "")
+        with pytest.raises(OSError):  # nothing listens on the engine's port any more
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=30)

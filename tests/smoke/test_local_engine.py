@@ -42,7 +42,7 @@ def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path: Path)
     assert process.stdout is not None
     child_pid = int(process.stdout.readline())
     engine = LocalEngine(tmp_path / "model", tmp_path / "o.json")
-    engine.process = process  # type: ignore[assignment]
+    engine.process = process
     start = time.monotonic()
     engine.stop(grace_s=1.0)
     assert process.poll() is not None

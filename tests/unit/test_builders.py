@@ -109,7 +109,8 @@ def test_r3_pinning_and_tolerations_reach_the_pod() -> None:
 
 
 def test_r4_low_compute_capability_turns_off_flashinfer_sampler() -> None:
-    env = {e["name"]: e.get("value") for e in container(make_spec(flashinfer_sampler_off=True))["env"]}
+    c = container(make_spec(flashinfer_sampler_off=True))
+    env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["VLLM_USE_FLASHINFER_SAMPLER"] == "0"
     env = {e["name"] for e in container(make_spec())["env"]}
     assert "VLLM_USE_FLASHINFER_SAMPLER" not in env
