@@ -8,6 +8,7 @@ points the endpoint's outputs (`base_url`, `service`, `port`, `selector`) at the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,8 +63,10 @@ class Router(pulumi.ComponentResource):
 
 
 def _body(obj: dict[str, Any]) -> dict[str, Any]:
-    """Constructor kwargs of a rendered object (apiVersion/kind come from the resource type)."""
-    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    """Constructor kwargs of a rendered object: top-level keys in snake_case (`roleRef` ->
+    `role_ref`); apiVersion/kind come from the resource type. Nested keys stay camelCase."""
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in obj.items()
+            if k not in ("apiVersion", "kind")}
 
 
 def router_spec(router: RouterConfig, engine: EndpointSpec, prometheus_port: int) -> rm.RouterSpec:

@@ -10,6 +10,7 @@ usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -126,9 +127,10 @@ def check_chat(t: Target) -> Outcome:
                       json_body=t.chat_body(stream=False))
     body = json_of(response, url)
     latency = time.monotonic() - start
-    choices = body.get("choices") or [{}] if isinstance(body, dict) else [{}]
+    body = body if isinstance(body, dict) else {}
+    choices = body.get("choices") or [{}]
     text = (choices[0].get("message") or {}).get("content")
-    usage = body.get("usage") if isinstance(body, dict) else None
+    usage = body.get("usage")
     details = {"latency_ms": round(latency * 1000, 1), "usage": usage}
     if not isinstance(text, str) or not text:
         return "fail", "no text in choices[0].message.content", details
@@ -236,7 +238,7 @@ def run_http_checks(target: Target) -> list[CheckResult]:
         if results[0].status == "fail":
             results.append(CheckResult(name, check_name, "skip", "endpoint not healthy"))
         else:
-            results.append(_timed(name, check_name, lambda fn=fn: fn(target)))  # type: ignore[misc]
+            results.append(_timed(name, check_name, functools.partial(fn, target)))
     return results
 
 

@@ -20,7 +20,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -262,27 +264,21 @@ class LocalEngine:
     def _write_outputs(self) -> None:
         self.outputs_path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only: the file holds the API key, like `pulumi stack output --show-secrets`.
-        fd = os.open(self.outputs_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Written aside then renamed: scripts poll for the file and must never read half of it.
+        partial = self.outputs_path.with_name(self.outputs_path.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(self.outputs_document(), handle, indent=2)
             handle.write("\n")
+        os.replace(partial, self.outputs_path)
 
     def stop(self, grace_s: float = 20.0) -> None:
         """SIGTERM the engine's process group, wait `grace_s`, then SIGKILL what is left."""
         process, self.process = self.process, None
         if process is None:
             return
-        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break  # group already gone
-            try:
-                process.wait(timeout=wait_s)
-                _reap_group(process.pid, wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        with _signals_deferred():
+            _stop_group(process, grace_s)
 
     def __enter__(self) -> LocalEngine:
         return self.start()
@@ -294,17 +290,50 @@ class LocalEngine:
         self.stop()
 
 
-def _reap_group(pgid: int, wait_s: float) -> None:
-    # vLLM's engine core may outlive the API server by a moment; wait for the group to empty.
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ignore Ctrl-C/SIGTERM while stopping, so an impatient second Ctrl-C cannot leave the
+    engine's processes behind (only possible, and only needed, in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM the group and wait; SIGKILL it if the server outlives the grace period; then
+    wait for the rest of the group (vLLM's engine core) to go too."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    _reap_group(process.pid)
+
+
+def _reap_group(pgid: int, wait_s: float = 10.0) -> None:
+    """Wait until no process of the group is left; SIGKILL stragglers once. Orphans are reaped
+    by init, which can take a moment, so this waits on the group rather than on a pid."""
+    for final in (False, True):
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        if final:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ DIFFERENCES_FROM_VLLM = [
     "aggregate P95 ITL.",
     "Synthetic prompts are words sized to the server's prompt token count (usage), not random "
     "token ids as in vLLM's random dataset.",
+    "Timestamps are taken once per network read, before parsing (vLLM: one per parsed event).",
 ]
 
 

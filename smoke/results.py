@@ -69,7 +69,12 @@ def client_overhead(result: LoadResult, summary: Summary) -> dict[str, Any]:
     if utilization > CLIENT_CPU_LIMIT:
         warnings.append(f"client used {utilization:.0%} of a core: it may be the bottleneck")
     if lag.count and lag.p99 > LOOP_LAG_P99_LIMIT_MS:
-        warnings.append(f"client event loop lagged {lag.p99:.0f} ms (P99): timings are inflated")
+        # A lagging loop with a mostly idle client means the OS did not schedule it: the
+        # host is oversubscribed (often by the engine itself on a small machine).
+        cause = ("client busy" if utilization > CLIENT_CPU_LIMIT
+                 else "client starved of CPU: host oversubscribed")
+        warnings.append(
+            f"client event loop lagged {lag.p99:.0f} ms (P99, {cause}): timings are inflated")
     lateness = summary.send_lateness_ms
     if lateness.count and lateness.p99 > LOOP_LAG_P99_LIMIT_MS:
         warnings.append(f"sends went out {lateness.p99:.0f} ms late (P99) versus schedule")

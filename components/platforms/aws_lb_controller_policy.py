@@ -7,9 +7,10 @@ Helm" page references). Same statements, same order, same conditions; the only a
 controller version changes, replace this module with the policy from the new tag and re-run
 `tests/unit/test_iam.py`, which lists every action so the diff is reviewable.
 
-Field lesson: policies copied from older tags lack `elasticloadbalancing:DescribeListenerAttributes`
-and the controller then fails to reconcile any Ingress ("AccessDenied ... DescribeListenerAttributes",
-the ALB never gets an address). The test asserts it is present.
+Field lesson: policies copied from older tags lack
+`elasticloadbalancing:DescribeListenerAttributes`, and the controller then fails to reconcile any
+Ingress ("AccessDenied ... DescribeListenerAttributes"; the ALB never gets an address). The test
+asserts it is present.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     For 10.0.0.0/16 and 3 AZs: private 10.0.0.0/19, 10.0.32.0/19, 10.0.64.0/19 (8k pod/node IPs
     each), public 10.0.224.0/22, 10.0.228.0/22, 10.0.232.0/22 (load balancers and NAT only).
     """
-    network = ipaddress.ip_network(vpc_cidr)
+    network = ipaddress.IPv4Network(vpc_cidr)
     if not 1 <= az_count <= 6:
         raise ValueError(f"az_count must be 1..6, got {az_count}")
     if network.prefixlen > 20:

@@ -154,10 +154,6 @@ class EksCluster(pulumi.ComponentResource):
             opts=child,
         )
         self.name = args.name
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        self.arn = identity.apply(
-            lambda i: f"arn:{i.arn.split(':')[1]}:eks:{args.region}:{i.account_id}:"
-                      f"cluster/{args.name}")
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_issuer = cluster.oidc_issuer
@@ -170,6 +166,8 @@ class EksCluster(pulumi.ComponentResource):
             for policy in NODE_POLICIES
         ]
         self.node_role_arn = role.arn
+        # Partition and account from an ARN this stack creates anyway (no extra lookup).
+        self.arn = role.arn.apply(lambda a: cluster_arn(a, args.region, args.name))
         self.node_role_name = role.name
         self.system_node_group = node_group(
             f"{name}-{args.system_nodes.name}", args.name, role.arn, args.private_subnet_ids,
@@ -184,6 +182,12 @@ class EksCluster(pulumi.ComponentResource):
             "oidc_provider_arn": self.oidc_provider_arn, "oidc_issuer": self.oidc_issuer,
             "node_role_arn": self.node_role_arn,
         })
+
+
+def cluster_arn(any_arn_in_account: str, region: str, name: str) -> str:
+    """`arn:<partition>:eks:<region>:<account>:cluster/<name>` from another ARN's fields."""
+    parts = any_arn_in_account.split(":")
+    return f"arn:{parts[1]}:eks:{region}:{parts[4]}:cluster/{name}"
 
 
 def _admin_entries(principal_arns: list[str]) -> dict[str, eks.AccessEntryArgs] | None:

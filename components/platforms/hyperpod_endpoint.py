@@ -67,8 +67,6 @@ class HyperPodEndpoint(pulumi.ComponentResource):
                 # endpoint: a change replaces it (delete first: the name is fixed).
                 replace_on_changes=list(hp.IMMUTABLE_PATHS),
                 delete_before_replace=True,
-                # The spec carries the API key as a plain env value (R15): keep it secret.
-                additional_secret_outputs=["spec"],
             ),
         )
         self._route(name, args, resource)

@@ -137,7 +137,10 @@ class ModelCache(StrictModel):
     host_path: str = Field("/var/lib/model-cache", description="Node directory for hostpath.")
     claim_name: str | None = Field(None, description="Existing PVC for type pvc.")
 
-    _check_size = field_validator("size")(classmethod(lambda cls, v: _quantity(v)))
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        return _quantity(value)
 
     @model_validator(mode="after")
     def _claim(self) -> ModelCache:
@@ -217,7 +220,10 @@ class Resources(StrictModel):
     memory: str = Field("12Gi", description="Memory request and limit (fits g5.xlarge).")
     shm_size: str = Field("8Gi", description="/dev/shm size for tensor-parallel pods (R21).")
 
-    _check = field_validator("cpu", "memory", "shm_size")(classmethod(lambda cls, v: _quantity(v)))
+    @field_validator("cpu", "memory", "shm_size")
+    @classmethod
+    def _quantities(cls, value: str) -> str | None:
+        return _quantity(value)
 
 
 class Slos(StrictModel):

@@ -15,6 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from components.gpu_catalog import known_instance_types, lookup_instance_type
 from infra.config.base import StrictModel
 
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
 _NAME = r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$"
 _ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/\S+$")
 
@@ -40,6 +42,11 @@ class VpcSettings(StrictModel):
     cidr: str = Field("10.0.0.0/16", description="CIDR of a new VPC (/20 or larger).")
     availability_zones: int = Field(
         2, ge=2, le=6, description="AZs for a new VPC (from aws.get_availability_zones)."
+    )
+    availability_zone_names: list[str] = Field(
+        default_factory=list,
+        description="Pin the AZs (e.g. where the GPU type is offered); default: the first "
+        "`availability_zones` available ones from aws.get_availability_zones.",
     )
     nat_gateway_per_az: bool = Field(
         False, description="One NAT gateway per AZ (resilient) instead of one (cheaper)."
@@ -75,6 +82,9 @@ class VpcSettings(StrictModel):
             raise ValueError(f"not subnet ids: {', '.join(bad)}")
         if self.existing_vpc_id is None and subnets:
             raise ValueError("public/private_subnet_ids need existing_vpc_id")
+        zones = self.availability_zone_names
+        if zones and (len(set(zones)) != len(zones) or len(zones) < 2):
+            raise ValueError("availability_zone_names needs at least two distinct AZs")
         if self.existing_vpc_id is not None and len(self.private_subnet_ids) < 2:
             raise ValueError("existing_vpc_id needs private_subnet_ids in at least two AZs")
         return self
@@ -166,9 +176,7 @@ class EksSettings(StrictModel):
         default_factory=list,
         description="CIDRs allowed to the public API endpoint; empty = private endpoint only.",
     )
-    cluster_log_types: list[
-        Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
-    ] = Field(default_factory=lambda: ["api", "audit", "authenticator"],
+    cluster_log_types: list[LogType] = Field(default_factory=lambda: list(DEFAULT_LOG_TYPES),
               description="Control plane log types sent to CloudWatch.")
     system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="Add-on nodes.")
     gpu_pools: list[GpuPool] = Field(

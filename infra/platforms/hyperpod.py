@@ -59,6 +59,9 @@ class HyperPodSettings(StrictModel):
     kubernetes_version: str = Field("1.33", description="EKS version HyperPod supports.")
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR (/20 or larger).")
     availability_zones: int = Field(2, ge=2, le=6, description="AZs (EKS needs two).")
+    availability_zone_names: list[str] = Field(
+        default_factory=list, description="Pin AZs (ones offering the GPU types); default the "
+        "first `availability_zones` available ones.")
     api_public_access_cidrs: list[str] = Field(
         default_factory=list, description="CIDRs allowed to the EKS API; none = private (R24).")
     admin_principal_arns: list[str] = Field(

@@ -159,3 +159,23 @@ def test_readme_flow_serve_local_then_check_then_ctrl_c(tmp_path: Path) -> None:
         if serve.poll() is None:
             serve.kill()
             serve.wait(timeout=30)
+
+
+def test_cluster_endpoint_checks_run_through_the_port_forward_bridge(
+        local_engine: LocalEngine, outputs_variant: OutputsVariant, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `cluster` endpoint is reached through `TcpBridge`; only the Kubernetes calls are
+    replaced (the stream goes to the real engine), so streaming through the bridge is real."""
+    def fake_pod_socket(core: Any, namespace: str, pod: str, port: int) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", local_engine.port))
+
+    monkeypatch.setattr("smoke.reach.kube_core_api", lambda kubeconfig: object())
+    monkeypatch.setattr("smoke.reach.resolve_target", lambda core, ep: ("engine-0", ep.port))
+    monkeypatch.setattr("smoke.reach.pod_socket", fake_pod_socket)
+    outputs = outputs_variant(
+        top={"platform": "kubernetes", "kubeconfig": "apiVersion: v1"}, exposure="cluster",
+        base_url="http://local.inference.svc.cluster.local:8000", namespace="inference")
+    code, results, table = _check(outputs, tmp_path)
+    assert code == 0, table
+    assert results["stream"]["status"] == "pass"
+    assert results["tls"]["status"] == "skip"

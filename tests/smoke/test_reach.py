@@ -149,3 +149,28 @@ def test_real_port_forward() -> None:
         assert url.startswith("http://127.0.0.1:")
         health = os.environ.get("SMOKE_TEST_HEALTH_PATH", "/health")
         assert requests.get(url + health, timeout=(10, 30)).status_code == 200
+
+
+@pytest.mark.timeout(20)
+def test_open_endpoint_port_forwards_cluster_endpoints(stub_server: StubServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port-forward branch with the Kubernetes calls replaced: kubeconfig -> API client ->
+    ready pod -> one stream per connection, bridged to a loopback URL."""
+    stub_server.routes["/health"] = lambda _: (200, {"ok": True})
+    stub_port = int(stub_server.url.rsplit(":", 1)[1])
+    core = FakeCore(None, [_pod("m-0", "Running", True)])
+    streams: list[tuple[str, str, int]] = []
+
+    def fake_pod_socket(api: Any, namespace: str, pod: str, port: int) -> socket.socket:
+        assert api is core
+        streams.append((namespace, pod, port))
+        return socket.create_connection(("127.0.0.1", stub_port))
+
+    monkeypatch.setattr("smoke.reach.kube_core_api", lambda kubeconfig: core)
+    monkeypatch.setattr("smoke.reach.pod_socket", fake_pod_socket)
+    outputs = _outputs("internal", kubeconfig="apiVersion: v1", selector={"app": "m"})
+    with open_endpoint(outputs, outputs.endpoints["m"], direct=False) as url:
+        assert url.startswith("http://127.0.0.1:")
+        assert requests.get(url + "/health", timeout=(2, 5)).json() == {"ok": True}
+    assert streams == [("ns", "m-0", 8000)]
+    assert core.selectors == ["app=m"]
