@@ -15,19 +15,17 @@ API key as a plain env `value` (the operator copies only plain values to its rou
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from components import names
 from components.engines import API_KEY_ENV, EngineProfile, build_engine_argv
 from components.pod import probes
-from components.spec import ExposureSpec, ProbeSpec
+from components.spec import ProbeSpec
 
 GROUP = "inference.sagemaker.aws.amazon.com"
 API_VERSION = f"{GROUP}/v1"
 KIND = "InferenceEndpointConfig"
-ALB = "alb.ingress.kubernetes.io"
 # Where the operator mounts S3/FSx weights in the worker (CRD default of modelVolumeMount).
 MODEL_MOUNT = "/opt/ml/model"
 MODEL_VOLUME = "model-weights"
@@ -36,6 +34,8 @@ INVOCATION_PATH = "v1/chat/completions"
 PREFIX_CACHING_FLAG = "--enable-prefix-caching"
 MIN_PROBE_TIMEOUT_SECONDS = 5  # R2
 # Properties the operator refuses to change in place; a change must replace the resource.
+# Pulumi `replace_on_changes` takes dotted property paths into a CustomResource's inputs
+# (its docs' example: ["spec.input"]).
 IMMUTABLE_PATHS = ("spec.intelligentRoutingSpec", "spec.worker.environmentVariables")
 
 
@@ -98,7 +98,7 @@ class HyperPodEndpointSpec:
     gpu_count: int = 1
     cpu: str = "2"
     memory: str = "12Gi"
-    probes: ProbeSpec = ProbeSpec()
+    probes: ProbeSpec = field(default_factory=ProbeSpec)
     routing_strategy: str | None = None
     kv_cache: HyperPodKvCache | None = None
     autoscaling: HyperPodAutoscaling | None = None
@@ -295,68 +295,3 @@ def inference_endpoint_config(
         "spec": body,
     }
 
-
-def router_ingress(
-    name: str, namespace: str, service: str, port: int, exposure: ExposureSpec,
-    health_path: str,
-) -> dict[str, Any]:
-    """ALB Ingress the program owns in front of the operator's router Service (R12, R23, R24).
-
-    The operator's own ALB is internal and only exists with intelligent routing; making it
-    internet-facing fought the operator (finalizers, 409s, reverted scheme). This Ingress lives
-    in the router's namespace (an Ingress backend must be in its own namespace).
-    """
-    annotations = {
-        f"{ALB}/scheme": exposure.scheme,
-        f"{ALB}/target-type": "ip",
-        f"{ALB}/healthcheck-path": health_path,
-        f"{ALB}/success-codes": "200",
-        f"{ALB}/backend-protocol": "HTTP",
-        f"{ALB}/load-balancer-attributes":
-            f"idle_timeout.timeout_seconds={exposure.idle_timeout_seconds}",
-    }
-    if exposure.tls:
-        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}, {"HTTPS": 443}])
-        annotations[f"{ALB}/certificate-arn"] = str(exposure.certificate_arn)
-        annotations[f"{ALB}/ssl-redirect"] = "443"
-    else:
-        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}])
-    if exposure.inbound_cidrs:
-        annotations[f"{ALB}/inbound-cidrs"] = ",".join(exposure.inbound_cidrs)
-    if exposure.group_name:
-        annotations[f"{ALB}/group.name"] = exposure.group_name
-    rule: dict[str, Any] = {"http": {"paths": [{
-        "path": "/", "pathType": "Prefix",
-        "backend": {"service": {"name": service, "port": {"number": port}}},
-    }]}}
-    if exposure.hostname:
-        rule["host"] = exposure.hostname
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/instance": name,
-                                "app.kubernetes.io/part-of": "inference-stacks"},
-                     "annotations": annotations},
-        "spec": {"ingressClassName": "alb", "rules": [rule]},
-    }
-
-
-def worker_service(spec: HyperPodEndpointSpec) -> dict[str, Any]:
-    """ClusterIP Service on the engine port for endpoints without the operator's router."""
-    name = hyperpod_name(spec.name)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": spec.namespace,
-                     "labels": {"app.kubernetes.io/instance": name,
-                                "app.kubernetes.io/part-of": "inference-stacks"}},
-        "spec": {"type": "ClusterIP", "selector": worker_selector(spec),
-                 "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port,
-                            "protocol": "TCP"}]},
-    }
-
-
-def worker_selector(spec: HyperPodEndpointSpec) -> dict[str, str]:
-    """Labels the operator puts on worker pods (`app: <name>`)."""
-    return {"app": hyperpod_name(spec.name)}

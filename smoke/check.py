@@ -288,8 +288,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reach cluster/internal endpoints at base_url (inside the network)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML for CI")
-    parser.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S")
-    parser.add_argument("--read-timeout", type=_positive, default=30.0, metavar="S")
+    parser.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S",
+                        help="TCP connect timeout per request (default 10)")
+    parser.add_argument("--read-timeout", type=_positive, default=30.0, metavar="S",
+                        help="longest wait for data from the server (default 30)")
     parser.add_argument("--wait", type=_positive, default=60.0, metavar="S",
                         help="readiness deadline per endpoint (default 60)")
     parser.add_argument("--no-aws", action="store_true", help="skip the AWS and node checks")

@@ -16,10 +16,12 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +40,10 @@ ENDPOINT_NAME = "local"
 # Generous gates for a random-weight model on a 2-core CPU; benchmarks read them like any stack's.
 LOCAL_SLOS = {"ttft_p95_ms": 5000, "tpot_p95_ms": None, "itl_p95_ms": None,
               "e2e_p95_ms": None, "success_rate_min": 0.99}
+
+class LocalEngineError(Exception):
+    """The local engine could not start or died."""
+
 
 # The tiny model (FIELD_NOTES section 8): no network, so the tokenizer is trained in memory on a
 # few sentences (byte-level BPE, so any text encodes) and the weights are random. vLLM's CPU
@@ -60,15 +66,29 @@ _MARKER = "tiny-model.json"  # written last, so a half-written directory is rege
 
 
 def generate_tiny_model(directory: Path, max_position_embeddings: int = 4096) -> Path:
-    """Write tokenizer, config and random weights into `directory` (reused when complete)."""
+    """Write tokenizer, config and random weights into `directory` (reused when complete).
+
+    Built in a sibling directory and renamed into place, so a concurrent run or an engine
+    reading the directory never sees half a model. A non-empty directory that is not a
+    generated model is left alone (it may be someone's real model)."""
     directory = Path(directory)
-    marker = directory / _MARKER
-    if marker.is_file():
+    if (directory / _MARKER).is_file():
         return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_size = _write_tokenizer(directory)
-    _write_weights(directory, vocab_size, max_position_embeddings)
-    marker.write_text(json.dumps({"vocab_size": vocab_size}), encoding="utf-8")
+    if directory.is_dir() and any(directory.iterdir()):
+        raise LocalEngineError(f"{directory} exists and is not a generated tiny model; "
+                               "pass an empty or new --model-dir")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        vocab_size = _write_tokenizer(building)
+        _write_weights(building, vocab_size, max_position_embeddings)
+        (building / _MARKER).write_text(json.dumps({"vocab_size": vocab_size}), encoding="utf-8")
+        with contextlib.suppress(OSError):  # another run finished first: use its model
+            os.rename(building, directory)  # atomic; replaces only an empty directory
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    if not (directory / _MARKER).is_file():
+        raise LocalEngineError(f"could not create the tiny model in {directory}")
     return directory
 
 
@@ -122,10 +142,6 @@ def _write_weights(directory: Path, vocab_size: int, max_positions: int) -> None
     # cast: transformers' decorated `to` confuses mypy; bf16 is what vLLM's CPU path runs.
     model = cast(Any, LlamaForCausalLM(config)).to(torch.bfloat16)
     model.save_pretrained(str(directory), safe_serialization=True)
-
-
-class LocalEngineError(Exception):
-    """The local engine could not start or died."""
 
 
 def free_port() -> int:

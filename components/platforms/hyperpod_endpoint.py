@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hyperpod_manifest as hp
+from components.platforms import hyperpod_routing as routing
 from components.spec import ExposureSpec
 
 TYPE_TOKEN = "inference-stacks:hyperpod:HyperPodEndpoint"
@@ -116,25 +117,26 @@ class HyperPodEndpoint(pulumi.ComponentResource):
             self.port = args.router_port
             self.selector = {"app": args.router_service}
         else:
-            service = hp.worker_service(spec)
+            service = routing.worker_service(spec)
             _create(f"{name}-service", service, self._opts(args, [resource]))
             self.service, self.service_namespace = service["metadata"]["name"], spec.namespace
             self.port = spec.port
-            self.selector = hp.worker_selector(spec)
+            self.selector = routing.worker_selector(spec)
         cluster_url = (f"http://{self.service}.{self.service_namespace}.svc.cluster.local:"
                        f"{self.port}")
         if exposure.type != "alb":
             self.base_url = pulumi.Output.from_input(cluster_url)
             return
-        ingress_obj = hp.router_ingress(
+        ingress_obj = routing.router_ingress(
             f"{spec.name}-router", args.operator_namespace, args.router_service,
             args.router_port, exposure, spec.profile.health_path)
         ingress = _create(f"{name}-ingress", ingress_obj, self._opts(args, [resource]))
-        self.hostname = ingress.status.apply(_hostname_of)  # type: ignore[attr-defined]
+        self.hostname = ingress.status.apply(_hostname_of)
         self.base_url = self.hostname.apply(lambda h: _url(exposure, h))
 
 
 def _create(name: str, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> Any:
+    """The typed pulumi-kubernetes resource for a rendered Service or Ingress."""
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
     if obj["kind"] == "Ingress":
         return k8s.networking.v1.Ingress(name, **body, opts=opts)

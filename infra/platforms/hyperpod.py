@@ -11,6 +11,7 @@ operator supports) are in `check`/`place`, so a bad stack fails at preview.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Literal
 
@@ -79,6 +80,27 @@ class HyperPodSettings(StrictModel):
     router_service_suffix: str = Field(
         "-default-router", description="Suffix of the router Service the operator creates.")
     router_port: int = Field(8000, ge=1, le=65535, description="Port of that router Service.")
+
+    @field_validator("api_public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR such as 203.0.113.0/24") from None
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/16") from None
+        if network.prefixlen > 20:
+            raise ValueError("too small for the private pod subnets; use /20 or larger")
+        return value
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -186,6 +208,10 @@ def _endpoint_problems(index: int, endpoint: EndpointConfig) -> list[Problem]:
 def check(config: StackConfig) -> list[Problem]:
     settings: HyperPodSettings = config.platform_settings
     problems = _group_problems(settings)
+    zones = settings.availability_zone_names
+    if zones and len(set(zones)) < 2:
+        problems.append(Problem(f"{SECTION}.availability_zone_names",
+                                f"{zones}: EKS needs subnets in at least two zones"))
     for index, endpoint in enumerate(config.endpoints):
         problems += _endpoint_problems(index, endpoint)
     return problems

@@ -7,6 +7,7 @@ fight over the same Ingresses), so only its role is created here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pulumi
@@ -18,7 +19,11 @@ from components.iam import to_json
 from components.platforms.aws_lb_controller_policy import controller_policy
 from components.platforms.aws_network import Vpc, VpcArgs
 from components.platforms.eks import EksCluster, EksClusterArgs, NodeGroupSpec
-from components.platforms.hyperpod_cluster import HyperPodCluster, HyperPodClusterArgs, InstanceGroup
+from components.platforms.hyperpod_cluster import (
+    HyperPodCluster,
+    HyperPodClusterArgs,
+    InstanceGroup,
+)
 from components.platforms.hyperpod_endpoint import HyperPodEndpoint, HyperPodEndpointArgs
 from components.platforms.inference_operator import InferenceOperator, InferenceOperatorArgs
 from components.spec import ExposureSpec, ProbeSpec
@@ -81,8 +86,15 @@ def _zones(settings: HyperPodSettings) -> list[pulumi.Input[str]]:
     if settings.availability_zone_names:
         return list(settings.availability_zone_names)
     zones = aws.get_availability_zones_output(state="available", region=settings.region)
-    return [zones.names.apply(lambda n, i=i: sorted(n)[i])
+    return [zones.names.apply(functools.partial(_nth_zone, i))
             for i in range(settings.availability_zones)]
+
+
+def _nth_zone(index: int, names: list[str]) -> str:
+    if index >= len(names):
+        raise pulumi.RunError(f"only {len(names)} available zones; lower "
+                              "hyperpod.availability_zones or pin availability_zone_names")
+    return sorted(names)[index]
 
 
 def _source(endpoint: EndpointConfig, settings: HyperPodSettings,

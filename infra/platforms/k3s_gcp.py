@@ -16,7 +16,6 @@ from pydantic import Field, field_validator
 from components.gpu_catalog import (
     gcp_families_for_gpu,
     instance_types_for_gpu,
-    known_instance_types,
     lookup_gpu,
     lookup_instance_type,
 )
@@ -54,7 +53,7 @@ class K3sGcpSettings(StrictModel):
     project: str = Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", description="GCP project id.")
     region: str = Field("us-central1", description="GCP region of the subnet and static IP.")
     zone: str = Field("us-central1-a", description="Zone of the VMs (must have G2 capacity).")
-    gpu: str = Field("L4", description="GPU the cluster is for; checked against machine_type (R25).")
+    gpu: str = Field("L4", description="GPU the cluster is for; checked with machine_type (R25).")
     machine_type: str = Field(
         "g2-standard-48", description="Machine type of every node; GPUs per node come from the "
         "catalog (g2-standard-48 = 4x L4).")
@@ -105,8 +104,9 @@ def check_machine_type(machine_type: str, gpu_name: str, at: str) -> list[Proble
         return [Problem(f"{at}.gpu", f"{gpu_name!r} is not a GPU available on GCP machine types "
                         "in the catalog; GCP GPUs: L4 (g2-standard), H100 (a3-highgpu)")]
     if instance is None or instance.provider != "gcp":
+        choices = ", ".join(instance_types_for_gpu(gpu.name, "gcp"))
         return [Problem(f"{at}.machine_type", f"{machine_type!r} is not a known GCP GPU machine "
-                        f"type; {gpu.name} is on {', '.join(instance_types_for_gpu(gpu.name, 'gcp'))}")]
+                        f"type; {gpu.name} is on {choices}")]
     if instance.gpu != gpu:
         return [Problem(f"{at}.machine_type", (
             f"{instance.name} has {instance.gpu_count}x {instance.gpu.name} "

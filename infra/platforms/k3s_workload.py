@@ -76,8 +76,9 @@ def place(endpoint: EndpointConfig, settings: K3sWorkloadSettings) -> Placement:
     if request.instance_type is not None:
         instance = lookup_instance_type(request.instance_type)
         if instance is None or instance.provider != "gcp":
+            known = ", ".join(known_instance_types("gcp"))
             raise PlacementError("gpu.instance_type", f"{request.instance_type!r} is not a GCP "
-                                 f"GPU machine type; known: {', '.join(known_instance_types('gcp'))}")
+                                 f"GPU machine type; known: {known}")
         wanted = lookup_gpu(request.type) if request.type else instance.gpu
         if wanted is None or wanted != instance.gpu:
             families = gcp_families_for_gpu(request.type or "") or ["none on GCP"]
@@ -95,9 +96,9 @@ def place(endpoint: EndpointConfig, settings: K3sWorkloadSettings) -> Placement:
         return dataclasses.replace(placement, instance_type=instance.name)
     gpu = lookup_gpu(request.type) if request.type else None
     if gpu is None or not gcp_families_for_gpu(gpu.name):
+        g2 = ", ".join(instance_types_for_gpu("L4", "gcp"))
         raise PlacementError("gpu.type", f"{request.type!r}: name a GPU available on GCP "
-                             f"({', '.join(sorted({t for t in ('L4', 'H100')}))}) or "
-                             f"gpu.instance_type ({', '.join(instance_types_for_gpu('L4', 'gcp'))})")
+                             f"(L4, H100) or gpu.instance_type ({g2})")
     return Placement.pinned(gpu, request.count, None, None, RUNTIME_CLASS)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import html
 import json
 import sys
 from dataclasses import dataclass, field
@@ -94,6 +95,12 @@ def _block(diff: str) -> list[str]:
     return ["```diff", diff.rstrip("\n"), "```"]
 
 
+def _summary(text: str) -> str:
+    """Markdown code spans do not render inside <summary>: use HTML."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def _manifest_kind(filename: str, text: str) -> str:
     try:
         obj = yaml.safe_load(text) or {}
@@ -121,11 +128,11 @@ def _section(title: str, old: dict[str, str], new: dict[str, str],
         lines += [f"- **changed** {describe(key, new[key])}"]
     lines.append("")
     for key in changed:
-        lines += [f"<details><summary>{describe(key, new[key])}</summary>", ""]
-        lines += _block(_unified(old[key], new[key], key)) + ["", "</details>", ""]
+        lines += [f"<details><summary>{_summary(describe(key, new[key]))}</summary>", "",
+                  *_block(_unified(old[key], new[key], key)), "", "</details>", ""]
     for key in added:
-        lines += [f"<details><summary>added: {describe(key, new[key])}</summary>", ""]
-        lines += _block(_unified("", new[key], key)) + ["", "</details>", ""]
+        lines += [f"<details><summary>added: {_summary(describe(key, new[key]))}</summary>", "",
+                  *_block(_unified("", new[key], key)), "", "</details>", ""]
     return lines, (len(added), len(removed), len(changed))
 
 
@@ -142,9 +149,9 @@ def render(base: Plan, head: Plan, stack: str | None = None,
         lambda key, _text: f"`{key}`")
     output_lines: list[str] = []
     if base.outputs != head.outputs:
-        output_lines = ["#### Stack outputs (outputs.json)", ""]
-        output_lines += _block(_unified(_dump(base.outputs), _dump(head.outputs),
-                                        "outputs.json")) + [""]
+        output_lines = ["#### Stack outputs (outputs.json)", "",
+                        *_block(_unified(_dump(base.outputs), _dump(head.outputs),
+                                         "outputs.json")), ""]
     if not (manifest_lines or resource_lines or output_lines):
         return NO_CHANGES
     title = f"### Offline plan: `{stack}`" if stack else "### Offline plan"

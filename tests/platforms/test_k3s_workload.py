@@ -62,7 +62,7 @@ def test_six_deployments_two_replicas_one_gpu_each_per_namespace_model_pair() ->
     deployments = engine_deployments(bench_plan())
     expected = {(ns, f"{ns}-{short}") for ns in NAMESPACES for short in MODELS}
     assert set(deployments) == expected
-    for (ns, name), obj in deployments.items():
+    for (_, name), obj in deployments.items():
         spec = obj["spec"]
         assert spec["replicas"] == 2
         assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}  # R16

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smoke.local import LocalEngine
+from smoke.local import LocalEngine, LocalEngineError, generate_tiny_model
 from smoke.outputs import parse_outputs
 
 
@@ -54,3 +54,33 @@ def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path: Path)
     assert engine.process is None
     engine.stop()  # idempotent
 
+
+
+@pytest.mark.engines
+@pytest.mark.timeout(120)
+def test_generate_tiny_model_is_complete_reused_and_safe(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="needs the engines extra")
+    from transformers import AutoConfig, AutoTokenizer
+
+    model = generate_tiny_model(tmp_path / "tiny")
+    config = AutoConfig.from_pretrained(str(model))
+    # vLLM's CPU attention needs head_dim 64 (FIELD_NOTES section 8).
+    assert (config.hidden_size, config.num_attention_heads, config.num_key_value_heads,
+            config.num_hidden_layers, config.head_dim) == (128, 2, 1, 2, 64)
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi ü"}], tokenize=False,
+                                           add_generation_prompt=True)
+    assert isinstance(prompt, str)
+    assert prompt.endswith("<|start|>assistant\n")
+    ids = tokenizer.encode("any text, even ünïcode")
+    assert tokenizer.decode(ids) == "any text, even ünïcode"  # byte-level: nothing is unknown
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no build directory left behind
+    stamp = (model / "model.safetensors").stat().st_mtime_ns
+    assert generate_tiny_model(model) == model  # reused, not rewritten
+    assert (model / "model.safetensors").stat().st_mtime_ns == stamp
+    other = tmp_path / "someone-elses-model"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(LocalEngineError, match="is not a generated tiny model"):
+        generate_tiny_model(other)
+    assert (other / "config.json").read_text() == "{}"

@@ -14,6 +14,7 @@ import pytest
 
 from components import hyperpod_manifest as hp
 from components.engines import API_KEY_ENV, engine_profile
+from components.platforms import hyperpod_routing as routing
 from components.spec import ExposureSpec, ProbeSpec
 from tests.contract.harness import (
     parse_sglang_argv,
@@ -194,7 +195,7 @@ def test_router_ingress_and_worker_service_are_valid_kubernetes_objects() -> Non
     exposure = ExposureSpec(type="alb", scheme="internet-facing",
                             certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/x",
                             inbound_cidrs=("203.0.113.0/24",))
-    ingress = hp.router_ingress("qwen3-4b-router", "hyperpod-inference-system",
+    ingress = routing.router_ingress("qwen3-4b-router", "hyperpod-inference-system",
                                 "qwen3-4b-default-router", 8000, exposure, "/health")
     validate_k8s_manifest(ingress, "1.33")
     annotations = ingress["metadata"]["annotations"]
@@ -203,7 +204,7 @@ def test_router_ingress_and_worker_service_are_valid_kubernetes_objects() -> Non
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert "idle_timeout.timeout_seconds=300" in annotations[
         "alb.ingress.kubernetes.io/load-balancer-attributes"]
-    validate_k8s_manifest(hp.worker_service(spec()), "1.33")
+    validate_k8s_manifest(routing.worker_service(spec()), "1.33")
 
 
 @pytest.mark.parametrize("variant", ["vllm-s3-routing-l1", "vllm-hf-token-commit",

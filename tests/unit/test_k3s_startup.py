@@ -62,7 +62,8 @@ def test_toolkit_is_installed_before_k3s_and_the_cache_dir_exists() -> None:
 
 def test_server_flags_and_kubeconfig_publication() -> None:
     script = render_startup_script(VALUES)
-    server = script[script.index('if [ "$ROLE" = "server" ]'):script.index("else\n  export K3S_URL")]
+    start = script.index('if [ "$ROLE" = "server" ]')
+    server = script[start:script.index("else\n  export K3S_URL")]
     for flag in ('--tls-san "$SERVER_EXTERNAL_IP"', "--disable traefik",
                  '--node-label "nvidia.com/gpu.present=true"', "--write-kubeconfig-mode 0600"):
         assert flag in server or flag in script, flag

@@ -140,4 +140,5 @@ def test_default_policy_is_load_aware_and_unknown_policies_are_rejected() -> Non
 def test_router_image_must_be_pinned() -> None:
     problems = config_problems(k8s_config(router={"image": "vllm/vllm-router:latest"}))
     assert any("router.image" in p and "pinned" in p for p in problems), problems
-    assert config_problems(k8s_config(router={"image": "vllm/vllm-router:nightly-20260710-b93cbcb"})) == []
+    pinned = {"image": "vllm/vllm-router:nightly-20260710-b93cbcb"}
+    assert config_problems(k8s_config(router=pinned)) == []

@@ -1,0 +1,82 @@
+"""Pure builders for how clients reach a HyperPod endpoint: router Ingress or worker Service.
+
+The operator's own ALB is internal and only exists with intelligent routing (R12); for public
+(or program-managed internal) access the program owns an ALB Ingress in front of the operator's
+router Service. Endpoints without routing get a ClusterIP Service on the engine port.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.hyperpod_manifest import HyperPodEndpointSpec, hyperpod_name
+from components.spec import ExposureSpec
+
+ALB = "alb.ingress.kubernetes.io"
+
+
+def router_ingress(
+    name: str, namespace: str, service: str, port: int, exposure: ExposureSpec,
+    health_path: str,
+) -> dict[str, Any]:
+    """ALB Ingress the program owns in front of the operator's router Service (R12, R23, R24).
+
+    The operator's own ALB is internal and only exists with intelligent routing; making it
+    internet-facing fought the operator (finalizers, 409s, reverted scheme). This Ingress lives
+    in the router's namespace (an Ingress backend must be in its own namespace).
+    """
+    annotations = {
+        f"{ALB}/scheme": exposure.scheme,
+        f"{ALB}/target-type": "ip",
+        f"{ALB}/healthcheck-path": health_path,
+        f"{ALB}/success-codes": "200",
+        f"{ALB}/backend-protocol": "HTTP",
+        f"{ALB}/load-balancer-attributes":
+            f"idle_timeout.timeout_seconds={exposure.idle_timeout_seconds}",
+    }
+    if exposure.tls:
+        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}, {"HTTPS": 443}])
+        annotations[f"{ALB}/certificate-arn"] = str(exposure.certificate_arn)
+        annotations[f"{ALB}/ssl-redirect"] = "443"
+    else:
+        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}])
+    if exposure.inbound_cidrs:
+        annotations[f"{ALB}/inbound-cidrs"] = ",".join(exposure.inbound_cidrs)
+    if exposure.group_name:
+        annotations[f"{ALB}/group.name"] = exposure.group_name
+    rule: dict[str, Any] = {"http": {"paths": [{
+        "path": "/", "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"number": port}}},
+    }]}}
+    if exposure.hostname:
+        rule["host"] = exposure.hostname
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/instance": name,
+                                "app.kubernetes.io/part-of": "inference-stacks"},
+                     "annotations": annotations},
+        "spec": {"ingressClassName": "alb", "rules": [rule]},
+    }
+
+
+def worker_service(spec: HyperPodEndpointSpec) -> dict[str, Any]:
+    """ClusterIP Service on the engine port for endpoints without the operator's router."""
+    name = hyperpod_name(spec.name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": spec.namespace,
+                     "labels": {"app.kubernetes.io/instance": name,
+                                "app.kubernetes.io/part-of": "inference-stacks"}},
+        "spec": {"type": "ClusterIP", "selector": worker_selector(spec),
+                 "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port,
+                            "protocol": "TCP"}]},
+    }
+
+
+def worker_selector(spec: HyperPodEndpointSpec) -> dict[str, str]:
+    """Labels the operator puts on worker pods (`app: <name>`)."""
+    return {"app": hyperpod_name(spec.name)}
