@@ -118,11 +118,13 @@ def load_point(report: Path) -> dict[str, Any]:
 def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
              dataset: Path) -> list[dict[str, Any]]:
     out: Path = args.out
+    scratch = ROOT / "out" / "routing"  # logs and outputs files (with the key) stay out of git
+    scratch.mkdir(parents=True, exist_ok=True)
     model_dir = ROOT / "out" / "local" / "tiny-model"
     cores = [0, 1] if (os.cpu_count() or 1) >= 2 else [None, None]
     engines = [
-        PinnedEngine(cores[i], model_dir, out / f"{case}-engine{i}.outputs.json",
-                     api_key=API_KEY, log_path=out / f"{case}-engine{i}.log",
+        PinnedEngine(cores[i], model_dir, scratch / f"{case}-engine{i}.outputs.json",
+                     api_key=API_KEY, log_path=scratch / f"{case}-engine{i}.log",
                      extra_args=("--max-num-seqs", str(n), "--no-enable-prefix-caching"))
         for i, n in enumerate(seqs)
     ]
@@ -134,9 +136,9 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
         for policy in args.policies:
             label = f"{case}-{policy}"
             router, url = start_router(args.router_bin, policy, workers,
-                                       out / f"{label}.router.log")
+                                       scratch / f"{label}.router.log")
             try:
-                outputs = out / f"{label}.outputs.json"
+                outputs = scratch / f"{label}.outputs.json"
                 outputs.write_text(json.dumps(router_outputs(engines[0], url, label)))
                 code = run_bench(outputs, out / f"{label}.json", label, args, dataset)
             finally:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from smoke.local import LocalEngine, LocalEngineError, generate_tiny_model
+from smoke.local import LocalEngine
 from smoke.outputs import parse_outputs
+from smoke.tiny_model import TinyModelError, generate_tiny_model
 
 
 def test_outputs_document_follows_contract_v1(tmp_path: Path) -> None:
@@ -81,6 +82,6 @@ def test_generate_tiny_model_is_complete_reused_and_safe(tmp_path: Path) -> None
     other = tmp_path / "someone-elses-model"
     other.mkdir()
     (other / "config.json").write_text("{}")
-    with pytest.raises(LocalEngineError, match="is not a generated tiny model"):
+    with pytest.raises(TinyModelError, match="is not a generated tiny model"):
         generate_tiny_model(other)
     assert (other / "config.json").read_text() == "{}"
