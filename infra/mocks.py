@@ -112,9 +112,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         )
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         hook = self.call_hooks.get(args.token)
-        return (hook(args) if hook else {}), None
+        return (hook(args) if hook else {}), []
 
 
 class RecordingMonitor(MockMonitor):

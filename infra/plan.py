@@ -104,7 +104,8 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     resources = [
         {"type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
          "inputs": redact(r.inputs)}
-        for r in registrations
+        # Registration order depends on async scheduling; sort so plans diff cleanly.
+        for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
     spec = PLATFORMS[stack_config.platform]
     version = spec.kubernetes_version(stack_config.platform_settings)

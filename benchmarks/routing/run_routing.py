@@ -99,9 +99,10 @@ def run_bench(outputs: Path, report: Path, label: str, args: argparse.Namespace,
               dataset: Path) -> int:
     # `smoke bench` as a command, except that with --rate alone its build_settings iterates
     # `args.concurrency` (None) (smoke/bench.py, reported): no closed-loop levels = [].
-    shim = ("import sys; from smoke.__main__ import build_parser; "
-            "a = build_parser().parse_args(sys.argv[1:]); a.concurrency = a.concurrency or []; "
-            "sys.exit(int(a._run(a)))")
+    shim = ("import sys, smoke.bench as b; f = b.build_settings\n"
+            "def fixed(a):\n    a.concurrency = a.concurrency or []\n    return f(a)\n"
+            "b.build_settings = fixed\nfrom smoke.__main__ import main\n"
+            "sys.exit(main(sys.argv[1:]))")
     cmd = [sys.executable, "-c", shim, "bench", "--outputs", str(outputs),
            "--rate", str(args.rate), "--num-requests", str(args.num_requests),
            "--warmup", "4", "--dataset", str(dataset), "--seed", str(args.seed),

@@ -240,11 +240,8 @@ def test_nlb_exposure_plans() -> None:
     assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infra/mocks.py RecordingMocks.call returns (result, None); pulumi 3.272's MockMonitor "
-    "iterates the failures, so no invoke works under mocks until it returns (result, [])"))
 def test_availability_zones_come_from_the_lookup(tmp_path: Path) -> None:
-    """Planned in a child process: a failing invoke breaks the process-global mock engine."""
+    """Planned in a child process, as a user runs the plan, with AZs from the invoke."""
     config = eks_config()
     del config["eks"]["vpc"]
     stack_file = tmp_path / "Pulumi.eks-azs.yaml"
