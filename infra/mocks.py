@@ -106,6 +106,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         hook = self.state_hooks.get(args.typ)
         state = {**args.inputs, **(hook(args) if hook else {})}
+        if args.typ.startswith(("aws:", "gcp:")):
+            # Cloud resources are auto-named by the provider; the plan shows the logical name so
+            # references to `.name` (role attachments, IAM bindings) stay visible.
+            state.setdefault("name", args.name)
         parent = self.parents.pop(f"{args.typ}::{args.name}", None)
         self.registrations.append(
             Registration(args.typ, args.name, parent, bool(args.custom), args.inputs)

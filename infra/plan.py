@@ -20,6 +20,7 @@ from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.rules import stack_warnings
 from infra.config.stack import load_stack_config
 from infra.mocks import SECRET, Registration, redact, run_under_mocks
+from infra.plan_iam import iam_report
 from infra.platforms import PLATFORMS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +127,12 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
     for filename, obj in sorted(plan.manifests.items()):
         (manifests_dir / filename).write_text(
             yaml.safe_dump(obj, sort_keys=True, default_flow_style=False), encoding="utf-8")
+    iam = iam_report(plan.resources)
+    iam_path = out_dir / "iam.md"
+    if iam is not None:
+        iam_path.write_text(iam, encoding="utf-8")
+    elif iam_path.exists():
+        iam_path.unlink()
 
 
 def summary(plan: Plan, out_dir: Path | None) -> str:
@@ -147,6 +154,9 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
                 f"exposure {ep['exposure']}, {key}, {ep['base_url']}")
     elif endpoints == SECRET:
         lines.append("Endpoints: [secret]")
+    roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
+    if roles:
+        lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
     lines += [f"warning: {w}" for w in plan.warnings]
     if out_dir is not None:
         lines.append(f"Wrote {out_dir}/resources.json, outputs.json and "
