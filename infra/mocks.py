@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
@@ -97,6 +98,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     registrations: list[Registration] = field(default_factory=list)
     parents: dict[str, str] = field(default_factory=dict)
+    wire_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     state_hooks: dict[str, StateHook] = field(default_factory=dict)
     call_hooks: dict[str, CallHook] = field(default_factory=dict)
 
@@ -110,10 +112,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             # Cloud resources are auto-named by the provider; the plan shows the logical name so
             # references to `.name` (role attachments, IAM bindings) stay visible.
             state.setdefault("name", args.name)
-        parent = self.parents.pop(f"{args.typ}::{args.name}", None)
-        self.registrations.append(
-            Registration(args.typ, args.name, parent, bool(args.custom), args.inputs)
-        )
+        key = f"{args.typ}::{args.name}"
+        parent = self.parents.pop(key, None)
+        inputs = self.wire_inputs.pop(key, None)
+        self.registrations.append(Registration(
+            args.typ, args.name, parent, bool(args.custom),
+            inputs if inputs is not None else redact(args.inputs),
+        ))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
@@ -122,16 +127,34 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """Keeps each registration's parent, which MockResourceArgs does not carry."""
+    """Keeps each registration's parent and wire inputs, which MockResourceArgs loses."""
 
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self._recording = mocks
 
     def RegisterResource(self, request: Any) -> Any:
+        key = f"{request.type}::{request.name}"
         if request.parent:
-            self._recording.parents[f"{request.type}::{request.name}"] = request.parent
+            self._recording.parents[key] = request.parent
+        # Deserializing lifts a nested secret to every key beside it (a whole CR spec would read
+        # `[secret]`); the wire form keeps each secret where it is, as Pulumi's state does.
+        self._recording.wire_inputs[key] = _wire_leaves(json_format.MessageToDict(request.object))
         return super().RegisterResource(request)
+
+
+def _wire_leaves(value: Any) -> Any:
+    """Wire-format inputs with secret values replaced by `[secret]` exactly where they are."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            inner = value.get("value")
+            return {k: SECRET for k in inner} if isinstance(inner, dict) else SECRET
+        return {k: _wire_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire_leaves(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def redact(value: Any) -> Any:

@@ -42,7 +42,23 @@ def check_stack(config: StackConfig, spec: PlatformSpec) -> list[Problem]:
             problems.append(Problem(_at(index, *exc.field_path.split(".")), str(exc)))
             continue
         problems += check_gpu_fit(index, endpoint, placement)
-    return problems + spec.check(config)
+    return problems + _platform_features(config) + spec.check(config)
+
+
+# Endpoint settings only the HyperPod inference operator implements; elsewhere they would be
+# silently ignored (R8's spirit: every setting is honoured or rejected).
+HYPERPOD_ONLY = ("kv_cache", "routing", "autoscaling")
+
+
+def _platform_features(config: StackConfig) -> list[Problem]:
+    if config.platform == "hyperpod":
+        return []
+    return [
+        Problem(_at(index, field), f"only platform hyperpod implements {field}; remove it")
+        for index, endpoint in enumerate(config.endpoints)
+        for field in HYPERPOD_ONLY
+        if getattr(endpoint, field, None) is not None
+    ]
 
 
 def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> list[Problem]:

@@ -22,7 +22,10 @@ def engine_containers(stack: str, image_prefix: tuple[str, ...]) -> list[tuple[s
     found = []
     for filename, obj in sorted(_plan(stack).manifests.items()):
         pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-        for container in pod.get("containers", []):
+        containers = list(pod.get("containers", []))
+        if obj.get("kind") == "InferenceEndpointConfig":  # HyperPod: the operator's worker
+            containers.append({"name": "worker", **obj["spec"]["worker"]})
+        for container in containers:
             command = " ".join(container.get("command") or [])
             if any(p in command for p in image_prefix):
                 found.append((f"{filename}:{container['name']}", list(container["args"])))

@@ -146,22 +146,36 @@ def test_gpu_count_must_equal_tensor_parallel_size() -> None:
     assert problem.startswith("inference-stacks:endpoints[0].gpu.count:")
 
 
+def _with(config: dict, needle: str) -> str:
+    """The one problem containing `needle` (others may be reported beside it)."""
+    matching = [p for p in config_problems(config) if needle in p]
+    assert len(matching) == 1, config_problems(config)
+    return matching[0]
+
+
 def test_r10_kv_cache_only_with_vllm() -> None:
-    problem = _one(k8s_config(engine="sglang", kv_cache={"l1": True}))
-    assert "endpoints[0].kv_cache" in problem and "(R10)" in problem
+    problem = _with(k8s_config(engine="sglang", kv_cache={"l1": True}), "(R10)")
+    assert problem.startswith("inference-stacks:endpoints[0].kv_cache:")
 
 
 def test_r11_no_prefix_caching_flag_with_kv_cache() -> None:
-    problem = _one(k8s_config(kv_cache={"l1": True},
-                              engine_args={"enable_prefix_caching": True}))
-    assert "enable_prefix_caching" in problem and "(R11)" in problem
+    config = k8s_config(kv_cache={"l1": True}, engine_args={"enable_prefix_caching": True})
+    assert "engine_args.enable_prefix_caching" in _with(config, "(R11)")
 
 
 def test_tieredstorage_needs_the_experimental_flag() -> None:
-    problem = _one(k8s_config(kv_cache={"l2_backend": "tieredstorage"}))
-    assert "experimental" in problem
-    assert config_problems(k8s_config(kv_cache={
-        "l2_backend": "tieredstorage", "experimental_tieredstorage": True})) == []
+    problem = _with(k8s_config(kv_cache={"l2_backend": "tieredstorage"}), "experimental")
+    assert "endpoints[0].kv_cache" in problem
+    opted_in = k8s_config(kv_cache={"l2_backend": "tieredstorage",
+                                    "experimental_tieredstorage": True})
+    assert not any("experimental" in p for p in config_problems(opted_in))
+
+
+@pytest.mark.parametrize("field", ["kv_cache", "routing"])
+def test_hyperpod_only_settings_are_rejected_elsewhere(field: str) -> None:
+    problem = _one(k8s_config(**{field: {}}))
+    assert problem.startswith(f"inference-stacks:endpoints[0].{field}:")
+    assert "only platform hyperpod" in problem
 
 
 def test_r13_r14_names_must_be_lowercase_rfc1123_within_budget() -> None:
