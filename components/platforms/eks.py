@@ -105,6 +105,8 @@ class EksClusterArgs:
     public_access_cidrs: list[str] = field(default_factory=list)
     log_types: list[str] = field(default_factory=lambda: ["api", "audit", "authenticator"])
     tags: dict[str, str] = field(default_factory=dict)
+    # Pin the VPC CNI add-on (HyperPod needs >= 1.18.3); None = EKS's default for the version.
+    vpc_cni_addon_version: str | None = None
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -147,6 +149,8 @@ class EksCluster(pulumi.ComponentResource):
             endpoint_public_access=bool(args.public_access_cidrs),
             public_access_cidrs=list(args.public_access_cidrs) or None,
             encryption_config_key_arn=key.arn,
+            vpc_cni_options=(eks.VpcCniOptionsArgs(addon_version=args.vpc_cni_addon_version)
+                             if args.vpc_cni_addon_version else None),
             skip_default_node_group=True,
             # Managed node groups use the EKS-created cluster security group.
             skip_default_security_groups=True,

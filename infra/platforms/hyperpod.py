@@ -58,6 +58,19 @@ class HyperPodSettings(StrictModel):
     cluster_name: str = Field("inference-hyperpod", pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$",
                               description="EKS and HyperPod cluster name (<= 40 characters).")
     kubernetes_version: str = Field("1.33", description="EKS version HyperPod supports.")
+    vpc_cni_addon_version: str = Field(
+        "v1.20.1-eksbuild.3",
+        description="VPC CNI add-on version; HyperPod needs >= v1.18.3 (default: EKS 1.33's).",
+    )
+
+    @field_validator("vpc_cni_addon_version")
+    @classmethod
+    def _cni_at_least_1_18_3(cls, value: str) -> str:
+        match = re.match(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$", value)
+        if match is None or tuple(int(g) for g in match.groups()) < (1, 18, 3):
+            raise ValueError("must be an EKS add-on version vX.Y.Z-eksbuild.N of at least "
+                             "v1.18.3 (HyperPod prerequisite)")
+        return value
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR (/20 or larger).")
     availability_zones: int = Field(2, ge=2, le=6, description="AZs (EKS needs two).")
     availability_zone_names: list[str] = Field(

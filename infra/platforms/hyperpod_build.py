@@ -51,7 +51,10 @@ def build_platform(config: StackConfig) -> PlatformContext:
             desired_size=settings.eks_system_nodes, max_size=settings.eks_system_nodes,
             root_volume_gib=50),
         admin_principal_arns=list(settings.admin_principal_arns),
-        public_access_cidrs=list(settings.api_public_access_cidrs)))
+        public_access_cidrs=list(settings.api_public_access_cidrs),
+        # HyperPod requires VPC CNI >= 1.18.3 (SageMaker HyperPod EKS prerequisites); the EKS user
+        # guide lists v1.20.1-eksbuild.3 for Kubernetes 1.33.
+        vpc_cni_addon_version=settings.vpc_cni_addon_version))
     cluster = HyperPodCluster(PREFIX, HyperPodClusterArgs(
         cluster_name=settings.cluster_name, eks_cluster_arn=eks.arn,
         subnet_ids=vpc.private_subnet_ids,

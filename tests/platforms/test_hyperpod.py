@@ -377,3 +377,19 @@ def test_zone_and_cidr_settings_are_checked() -> None:
     config = hyperpod_config()
     config["hyperpod"]["availability_zone_names"] = ["us-east-1a"]
     assert "hyperpod.availability_zone_names" in problems_of(config)
+
+
+def test_vpc_cni_is_pinned_to_at_least_1_18_3() -> None:
+    """HyperPod prerequisite: VPC CNI >= 1.18.3 on the EKS cluster."""
+    from infra.plan import STACKS_DIR, read_stack_file
+    from tests.helpers import config_problems
+
+    result, _ = leaf_plan("hyperpod")
+    cluster = next(r for r in result.resources if r["type"] == "eks:index:Cluster")
+    assert cluster["inputs"]["vpcCniOptions"]["addonVersion"] == "v1.20.1-eksbuild.3"
+    config, _ = read_stack_file(STACKS_DIR / "Pulumi.hyperpod.yaml")
+    section = json.loads(config["inference-stacks:hyperpod"])
+    section["vpc_cni_addon_version"] = "v1.18.2-eksbuild.1"
+    config["inference-stacks:hyperpod"] = json.dumps(section)
+    problems = config_problems(config)
+    assert any("hyperpod.vpc_cni_addon_version" in p and "v1.18.3" in p for p in problems)
