@@ -122,12 +122,26 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--shared-cores", action="store_true",
+                        help="let engine and clients share every core (default: engine on core "
+                             "0, load generators on the others)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vs-vllm-"))
     model_dir = args.model_dir or work / "tiny"  # LocalEngine generates the tiny model there
+    cores = sorted(os.sched_getaffinity(0))
+    split = not args.shared_cores and len(cores) >= 2
+    if split:
+        # vLLM's CPU engine binds OpenMP threads to every core and spins on them; a client
+        # sharing those cores is starved for seconds and measures the scheduler, not the server.
+        # The engine (API server and engine core) gets core 0, the load generators the rest.
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = str(cores[0])
+        os.sched_setaffinity(0, {cores[0]})
     engine = LocalEngine(model_dir, work / "outputs.json", port=args.port,
                          log_path=work / "engine.log").start()
+    if split:
+        os.sched_setaffinity(0, set(cores[1:]))  # inherited by both tools' client processes
+    args.cpu_split = f"engine {cores[0]}, clients {cores[1:]}" if split else "shared"
     args.model_dir, args.base_url = model_dir, engine.base_url
     args.api_key, args.served_name = engine.api_key, engine.served_model_name
     outputs = engine.outputs_path
@@ -159,7 +173,8 @@ def main() -> int:
     rows = median_rows(runs)
     config = {k: str(v) for k, v in vars(args).items() if k != "api_key"}
     summary = {"config": config,
-               "machine": {"cpu_count": os.cpu_count()}, "runs": runs, "medians": rows}
+               "machine": {"cpu_count": os.cpu_count(), "cpu_split": args.cpu_split},
+               "runs": runs, "medians": rows}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(markdown(rows, args.num_requests))
     return 0
