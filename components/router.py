@@ -115,11 +115,13 @@ def attach_router(endpoint: EndpointConfig, config: StackConfig, engine: Endpoin
         "service": spec.name,
         "port": spec.port,
         "selector": spec.selector,
+        # The router's /health is 200 even with no engine; /readiness only with a healthy one.
+        "health_path": rm.READINESS_PATH,
         "router": {
             "policy": spec.policy,
             "image": spec.image,
             "replicas": spec.replicas,
-            "metrics_port": spec.prometheus_port,
+            "metrics_port": spec.prometheus_port,  # the router's own vllm_router_* metrics
             "discovery": "kubernetes",
             "engine_service": engine.name,
             "engine_selector": engine.selector,

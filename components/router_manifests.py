@@ -3,9 +3,22 @@
 Facts checked against `vllm-router` 0.1.17 (PyPI; `vllm-router --help` and a local run):
 - it binds 127.0.0.1 and Prometheus to 127.0.0.1:29000 by default, so both hosts are set;
 - Kubernetes discovery is `--service-discovery --selector k=v ... --service-discovery-namespace
-  --service-discovery-port` (default port 80, so the engine port is always passed) and needs
-  get/list/watch on pods in that namespace;
-- it serves `/health`, `/liveness` and `/readiness` (JSON with healthy_workers);
+  --service-discovery-port` (default port 80, so the engine port is always passed). Against a
+  fake API server it listed and watched `/api/v1/namespaces/<ns>/pods` (selector applied on its
+  side), added only Ready pods as `http://<podIP>:<port>` and skipped a not-Ready one, so a
+  namespaced Role with list/watch (and get) on pods is all it needs;
+- it serves `/health`, `/liveness` and `/readiness`; only `/readiness` is 503 with no healthy
+  worker (`/health` says "All servers healthy" even with zero), and when discovery cannot start
+  (RBAC, no in-cluster config) it logs "Continuing without service discovery" and stays up with
+  zero workers, so readiness (and the endpoint's `health_path` output) is `/readiness`;
+- `/v1/*` without the key comes back 401 from the engine (30 such requests did not trip its
+  circuit breaker), and `/metrics` on its main port returns engine metrics (with
+  `vllm:num_requests_waiting`); its own `vllm_router_*` metrics are on the Prometheus port;
+- `power_of_two` polls the engines' `/get_load`, which vLLM answers 404 (seen in the local
+  benchmark's engine logs); the router then falls back to its own in-flight counts (FIELD_NOTES
+  section 7);
+- its admin routes (`/add_worker`, `/list_workers`, ...) take no credentials: `POST /add_worker`
+  was accepted without a key. Keep the router Service in-cluster (exposure `cluster`);
 - it does NOT check client keys: it forwards the client's `Authorization` header to the engine,
   which enforces it (R24). `--api-key` is what the router itself sends when it scrapes the
   engines' `/metrics`, so it gets the endpoint's key too (R15);
@@ -24,6 +37,8 @@ from components.spec import PART_OF
 DEFAULT_IMAGE = "vllm/vllm-router:nightly-20260710-b93cbcb"
 DEFAULT_PROMETHEUS_PORT = 29000
 API_KEY_ENV = "ROUTER_API_KEY"
+READINESS_PATH = "/readiness"  # 503 until at least one engine is healthy
+LIVENESS_PATH = "/liveness"
 COMPONENT = "router"
 
 
@@ -139,9 +154,9 @@ def router_container(spec: RouterSpec) -> dict[str, Any]:
                       "limits": {"memory": "1Gi"}},
         # /readiness fails until at least one engine is healthy, so the Service only sends
         # traffic once a replica can answer; /liveness is the process itself. Timeouts >= 5 s (R2).
-        "readinessProbe": {"httpGet": {"path": "/readiness", "port": "http"},
+        "readinessProbe": {"httpGet": {"path": READINESS_PATH, "port": "http"},
                            "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {"httpGet": {"path": "/liveness", "port": "http"},
+        "livenessProbe": {"httpGet": {"path": LIVENESS_PATH, "port": "http"},
                           "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 3},
         "securityContext": {"allowPrivilegeEscalation": False},
     }

@@ -189,6 +189,16 @@ async def resolve(value: Any) -> Any:
     return value
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's sync helpers need a current loop; `asyncio.run` elsewhere leaves none behind."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_under_mocks(
     program: Callable[[], dict[str, Any]],
     config: dict[str, str],
@@ -196,6 +206,7 @@ def run_under_mocks(
     stack: str,
 ) -> tuple[dict[str, Any], list[Registration]]:
     """Run `program` with `config` under the mock engine (preview=False); outputs and resources."""
+    _ensure_event_loop()
     mocks = RecordingMocks()
     # Warnings reach the user through the plan summary; the mock engine's log would repeat them.
     quiet = logging.getLogger("inference-stacks.plan.engine")

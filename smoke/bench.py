@@ -171,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_settings(args: argparse.Namespace) -> Settings:
     if args.warmup < 0:
         raise UsageError("--warmup must be >= 0")
-    concurrency = args.concurrency if args.concurrency or args.rate else [1]
+    concurrency = args.concurrency or ([] if args.rate else [1])
     rates = args.rate or []
     if args.duration is not None and any(math.isinf(r) for r in rates):
         raise UsageError("--rate inf needs --num-requests, not --duration")

@@ -79,6 +79,7 @@ def server_internal_ip(subnet_cidr: str) -> str:
 class GcpNetworkArgs:
     """Flat args for the network of one K3s cluster."""
 
+    project: str
     region: str
     subnet_cidr: str
     admin_cidrs: tuple[str, ...] = ()
@@ -99,14 +100,15 @@ class GcpNetwork(pulumi.ComponentResource):
         super().__init__("inference-stacks:platform:GcpNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.network = gcp.compute.Network(
-            f"{name}-vpc", auto_create_subnetworks=False,
+            f"{name}-vpc", project=args.project, auto_create_subnetworks=False,
             description="K3s GPU cluster (inference-stacks)", opts=child)
         self.subnetwork = gcp.compute.Subnetwork(
-            f"{name}-subnet", region=args.region, network=self.network.id,
+            f"{name}-subnet", project=args.project, region=args.region, network=self.network.id,
             ip_cidr_range=args.subnet_cidr, private_ip_google_access=True, opts=child)
         self.firewalls = [
             gcp.compute.Firewall(
                 f"{name}-{rule.name}",
+                project=args.project,
                 network=self.network.id,
                 description=rule.description,
                 direction="INGRESS",
@@ -120,10 +122,12 @@ class GcpNetwork(pulumi.ComponentResource):
             for rule in firewall_rules(args.admin_cidrs, args.open_nodeports)
         ]
         external = gcp.compute.Address(
-            f"{name}-server-ip", region=args.region, address_type="EXTERNAL",
+            f"{name}-server-ip", project=args.project, region=args.region,
+            address_type="EXTERNAL",
             labels=args.labels or None, opts=child)
         internal = gcp.compute.Address(
-            f"{name}-server-internal-ip", region=args.region, address_type="INTERNAL",
+            f"{name}-server-internal-ip", project=args.project, region=args.region,
+            address_type="INTERNAL",
             subnetwork=self.subnetwork.id, address=server_internal_ip(args.subnet_cidr),
             opts=child)
         self.server_external_ip = external.address

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -78,6 +79,22 @@ def boot_disk_gb(model_cache_gb: int) -> int:
     return BASE_DISK_GB + model_cache_gb
 
 
+def startup_script(role: str, args: K3sHostsArgs, token_secret: pulumi.Input[str],
+                   kubeconfig_secret: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The rendered script once the addresses and secret ids are known."""
+
+    def render(values: list[Any]) -> str:
+        internal, external, token, kubeconfig = (str(v) for v in values)
+        return render_startup_script(StartupValues(
+            role=role, k3s_version=args.k3s_version, toolkit_version=args.toolkit_version,
+            project=args.project, token_secret=token, kubeconfig_secret=kubeconfig,
+            server_internal_ip=internal, server_external_ip=external,
+            machine_type=args.machine_type, model_cache_dir=args.model_cache_dir))
+
+    return pulumi.Output.all(args.server_internal_ip, args.server_external_ip, token_secret,
+                             kubeconfig_secret).apply(render)
+
+
 @dataclass(frozen=True)
 class K3sHostsArgs:
     """Flat args for the cluster's VMs."""
@@ -132,14 +149,7 @@ class K3sHosts(pulumi.ComponentResource):
         for index in range(1 + args.agent_count):
             role = "server" if index == 0 else "agent"
             vm_name = f"{name}-server" if index == 0 else f"{name}-agent-{index}"
-            script = pulumi.Output.all(
-                args.server_internal_ip, args.server_external_ip, token_secret.secret_id,
-                kubeconfig.secret_id,
-            ).apply(lambda v, role=role: render_startup_script(StartupValues(
-                role=role, k3s_version=args.k3s_version, toolkit_version=args.toolkit_version,
-                project=args.project, token_secret=v[2], kubeconfig_secret=v[3],
-                server_internal_ip=v[0], server_external_ip=v[1],
-                machine_type=args.machine_type, model_cache_dir=args.model_cache_dir)))
+            script = startup_script(role, args, token_secret.secret_id, kubeconfig.secret_id)
             vm = self._instance(vm_name, role, args, account.email, script,
                                 pulumi.ResourceOptions(parent=self, depends_on=ready))
             self.node_names.append(vm.name)
@@ -165,7 +175,7 @@ class K3sHosts(pulumi.ComponentResource):
             labels=args.labels or None, opts=child)
         gcp.secretmanager.SecretVersion(
             f"{name}-join-token", secret=secret.id,
-            secret_data=pulumi.Output.secret(token.result), opts=child)
+            secret_data=token.result, opts=child)  # `result` is a Pulumi secret already
         access = gcp.secretmanager.SecretIamMember(
             f"{name}-join-token-reader", project=args.project, secret_id=secret.secret_id,
             role="roles/secretmanager.secretAccessor", member=member, opts=child)
@@ -175,29 +185,35 @@ class K3sHosts(pulumi.ComponentResource):
     def _instance(vm_name: str, role: str, args: K3sHostsArgs, email: pulumi.Output[str],
                   script: pulumi.Output[str],
                   opts: pulumi.ResourceOptions) -> gcp.compute.Instance:
+        server = role == "server"
         # The server keeps the static IP (kubeconfig and --tls-san point at it); agents get an
         # ephemeral one for egress (apt, K3s, model downloads).
-        access = ({"nat_ip": args.server_external_ip} if role == "server" else {})
-        interface: dict[str, object] = {"subnetwork": args.subnetwork, "access_configs": [access]}
-        if role == "server":
-            interface["network_ip"] = args.server_internal_ip
+        interface = gcp.compute.InstanceNetworkInterfaceArgs(
+            subnetwork=args.subnetwork,
+            network_ip=args.server_internal_ip if server else None,
+            access_configs=[gcp.compute.InstanceNetworkInterfaceAccessConfigArgs(
+                nat_ip=args.server_external_ip if server else None)],
+        )
         return gcp.compute.Instance(
             vm_name,
             name=vm_name,
             project=args.project,
             zone=args.zone,
             machine_type=args.machine_type,  # G2: the L4s come with the machine type
-            boot_disk={"initialize_params": {
-                "image": args.image, "size": boot_disk_gb(args.model_cache_gb),
-                "type": "pd-balanced"}},
+            boot_disk=gcp.compute.InstanceBootDiskArgs(
+                initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
+                    image=args.image, size=boot_disk_gb(args.model_cache_gb),
+                    type="pd-balanced")),
             network_interfaces=[interface],
             # GPU VMs cannot live-migrate.
-            scheduling={"on_host_maintenance": "TERMINATE", "automatic_restart": True},
+            scheduling=gcp.compute.InstanceSchedulingArgs(
+                on_host_maintenance="TERMINATE", automatic_restart=True),
             # The DLVM driver is not signed for Secure Boot.
-            shielded_instance_config={"enable_secure_boot": False, "enable_vtpm": True,
-                                      "enable_integrity_monitoring": True},
+            shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
+                enable_secure_boot=False, enable_vtpm=True, enable_integrity_monitoring=True),
             # Access is governed by the account's IAM roles, so the scope can be broad.
-            service_account={"email": email, "scopes": ["cloud-platform"]},
+            service_account=gcp.compute.InstanceServiceAccountArgs(
+                email=email, scopes=["cloud-platform"]),
             metadata={"startup-script": script},
             tags=[NODE_TAG, SERVER_TAG] if role == "server" else [NODE_TAG],
             labels={**args.labels, "k3s-role": role},

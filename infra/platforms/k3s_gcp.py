@@ -168,7 +168,7 @@ def build(config: StackConfig) -> PlatformContext:
     settings: K3sGcpSettings = config.platform_settings
     labels = {"part-of": "inference-stacks", **settings.labels}
     network = GcpNetwork(settings.name, GcpNetworkArgs(
-        region=settings.region, subnet_cidr=settings.subnet_cidr,
+        project=settings.project, region=settings.region, subnet_cidr=settings.subnet_cidr,
         admin_cidrs=tuple(settings.admin_cidrs), open_nodeports=settings.open_nodeports,
         labels=labels))
     hosts = K3sHosts(settings.name, K3sHostsArgs(

@@ -43,6 +43,17 @@ def test_sweep_writes_consistent_result(fake_server: FakeServer, tmp_path: Path,
     assert "c=3" in table and "rate=50" in table and API_KEY not in table
 
 
+def test_open_loop_rate_alone_runs_only_rate_points(fake_server: FakeServer,
+                                                    tmp_path: Path) -> None:
+    outputs = fake_server.outputs_file(tmp_path, {})
+    report = tmp_path / "r.json"
+    code = bench(outputs, "--rate", "40", "--num-requests", "4", "--output-tokens", "2",
+                 "--report", str(report))
+    assert code == 0
+    points = json.loads(report.read_text())["endpoints"][0]["load_points"]
+    assert [p["label"] for p in points] == ["rate=40"]
+
+
 def test_impossible_slo_exits_1(fake_server: FakeServer, tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     outputs = fake_server.outputs_file(tmp_path, {"ttft_p95_ms": 5000})

@@ -159,3 +159,13 @@ def test_server_startup_script_uses_the_static_ip_and_is_valid_bash() -> None:
     assert bash is not None
     proc = subprocess.run([bash, "-n"], input=script, text=True, capture_output=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_every_gcp_resource_names_the_stacks_project() -> None:
+    """No ambient `gcp:project`: the section's project is the one source of truth."""
+    project = stack_config()["k3s_gcp"]["project"]
+    gcp = [r for r in cluster_plan().resources if r["type"].startswith("gcp:")
+           and not r["type"].endswith(":SecretVersion")]  # addressed by the secret's full id
+    assert gcp
+    for resource in gcp:
+        assert resource["inputs"].get("project") == project, resource["name"]

@@ -104,6 +104,7 @@ def test_compose_puts_the_router_in_front_and_points_the_outputs_at_it() -> None
     assert outputs["selector"] == {"app.kubernetes.io/instance": "qwen3-0-6b-router",
                                    "app.kubernetes.io/component": "router"}
     assert outputs["router"]["policy"] == "cache_aware"
+    assert outputs["health_path"] == "/readiness"  # /health is 200 even with no engine
     assert outputs["router"]["engine_service"] == "qwen3-0-6b"
     # The engines stay: two replicas behind their own Service.
     engines = manifest(result, "Deployment", "qwen3-0-6b")
