@@ -116,7 +116,7 @@ class InferenceEndpoint(pulumi.ComponentResource):
             status = nlb.status  # type: ignore[attr-defined]
         else:
             return None
-        return status.apply(_hostname_of)
+        return status.apply(hostname_of)
 
 
 def _field(obj: Any, *names: str) -> Any:
@@ -128,7 +128,7 @@ def _field(obj: Any, *names: str) -> Any:
     return None
 
 
-def _hostname_of(status: Any) -> str:
+def hostname_of(status: Any) -> str:
     """First load balancer hostname in an Ingress/Service status ('' until provisioned)."""
     lb = _field(status, "load_balancer", "loadBalancer") if status else None
     entries = (_field(lb, "ingress") if lb else None) or []

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from components.pod import pod_spec
-from components.spec import EndpointSpec
+from components.spec import EndpointSpec, ExposureSpec
 
 ALB = "alb.ingress.kubernetes.io"
 NLB = "service.beta.kubernetes.io"
@@ -85,13 +85,12 @@ def secret(spec: EndpointSpec, name: str, data: dict[str, Any]) -> dict[str, Any
     }
 
 
-def alb_annotations(spec: EndpointSpec) -> dict[str, str]:
+def alb_annotations(exposure: ExposureSpec, health_path: str) -> dict[str, str]:
     """ALB Ingress annotations: scheme, IP targets, health on the engine, idle timeout (R23)."""
-    exposure = spec.exposure
     annotations = {
         f"{ALB}/scheme": exposure.scheme,
         f"{ALB}/target-type": "ip",
-        f"{ALB}/healthcheck-path": spec.profile.health_path,
+        f"{ALB}/healthcheck-path": health_path,
         f"{ALB}/healthcheck-port": "traffic-port",
         f"{ALB}/success-codes": "200",
         f"{ALB}/backend-protocol": "HTTP",
@@ -122,7 +121,8 @@ def ingress(spec: EndpointSpec) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(spec, spec.name, annotations=alb_annotations(spec)),
+        "metadata": _metadata(spec, spec.name, annotations=alb_annotations(
+            spec.exposure, spec.profile.health_path)),
         "spec": {"ingressClassName": "alb", "rules": [rule]},
     }
 

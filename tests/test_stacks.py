@@ -52,7 +52,8 @@ def test_kubernetes_validate_cli_strict_accepts_the_written_manifests(
     core = [p for p in sorted((tmp_path / "manifests").glob("*.yaml"))
             if not yaml.safe_load(p.read_text())["apiVersion"].startswith("inference.sagemaker")]
     if not core:
-        pytest.skip(f"{stack} renders only custom resources (checked against their CRD)")
+        pytest.skip(f"{stack} renders no core Kubernetes objects (custom resources are checked "
+                    "against their CRD)")
     cli = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent))
     assert cli is not None, "kubernetes-validate is part of the dev extra"
     proc = subprocess.run(

@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import hyperpod_manifest as hp
+from components.endpoint import hostname_of
 from components.platforms import hyperpod_routing as routing
 from components.spec import ExposureSpec
 
@@ -131,7 +132,7 @@ class HyperPodEndpoint(pulumi.ComponentResource):
             f"{spec.name}-router", args.operator_namespace, args.router_service,
             args.router_port, exposure, spec.profile.health_path)
         ingress = _create(f"{name}-ingress", ingress_obj, self._opts(args, [resource]))
-        self.hostname = ingress.status.apply(_hostname_of)
+        self.hostname = ingress.status.apply(hostname_of)
         self.base_url = self.hostname.apply(lambda h: _url(exposure, h))
 
 
@@ -146,18 +147,3 @@ def _create(name: str, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> Any
 def _url(exposure: ExposureSpec, hostname: str) -> str:
     host = exposure.hostname or hostname
     return f"https://{host}" if exposure.tls else f"http://{host}"
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for key in names:
-        value = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-        if value is not None:
-            return value
-    return None
-
-
-def _hostname_of(status: Any) -> str:
-    """First load balancer hostname in the Ingress status ('' until provisioned)."""
-    lb = _field(status, "load_balancer", "loadBalancer") if status else None
-    entries = (_field(lb, "ingress") if lb else None) or []
-    return str(_field(entries[0], "hostname", "ip") or "") if entries else ""

@@ -7,13 +7,11 @@ router Service. Endpoints without routing get a ClusterIP Service on the engine 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from components.hyperpod_manifest import HyperPodEndpointSpec, hyperpod_name
+from components.manifests import alb_annotations
 from components.spec import ExposureSpec
-
-ALB = "alb.ingress.kubernetes.io"
 
 
 def router_ingress(
@@ -26,25 +24,7 @@ def router_ingress(
     internet-facing fought the operator (finalizers, 409s, reverted scheme). This Ingress lives
     in the router's namespace (an Ingress backend must be in its own namespace).
     """
-    annotations = {
-        f"{ALB}/scheme": exposure.scheme,
-        f"{ALB}/target-type": "ip",
-        f"{ALB}/healthcheck-path": health_path,
-        f"{ALB}/success-codes": "200",
-        f"{ALB}/backend-protocol": "HTTP",
-        f"{ALB}/load-balancer-attributes":
-            f"idle_timeout.timeout_seconds={exposure.idle_timeout_seconds}",
-    }
-    if exposure.tls:
-        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}, {"HTTPS": 443}])
-        annotations[f"{ALB}/certificate-arn"] = str(exposure.certificate_arn)
-        annotations[f"{ALB}/ssl-redirect"] = "443"
-    else:
-        annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}])
-    if exposure.inbound_cidrs:
-        annotations[f"{ALB}/inbound-cidrs"] = ",".join(exposure.inbound_cidrs)
-    if exposure.group_name:
-        annotations[f"{ALB}/group.name"] = exposure.group_name
+    annotations = alb_annotations(exposure, health_path)
     rule: dict[str, Any] = {"http": {"paths": [{
         "path": "/", "pathType": "Prefix",
         "backend": {"service": {"name": service, "port": {"number": port}}},

@@ -6,6 +6,7 @@ Errors carry the full key path as users write it in `stacks/Pulumi.<stack>.yaml`
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,32 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 NAMESPACE = "inference-stacks"
+
+
+def cidr(value: str) -> str:
+    """A network in CIDR notation (host bits allowed), or ValueError with an example."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a CIDR such as 203.0.113.0/24") from None
+    return value
+
+
+def cidrs(values: list[str]) -> list[str]:
+    for value in values:
+        cidr(value)
+    return values
+
+
+def vpc_cidr(value: str) -> str:
+    """A VPC network large enough for private pod subnets (/20 or larger)."""
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a network CIDR such as 10.0.0.0/16") from None
+    if network.prefixlen > 20:
+        raise ValueError(f"{value} is too small for the private pod subnets; use /20 or larger")
+    return value
 
 
 class StrictModel(BaseModel):

@@ -6,14 +6,13 @@ endpoint live in validators here; rules that need a catalog or the platform live
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from components import engines
-from infra.config.base import StrictModel
+from infra.config.base import StrictModel, cidrs
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
@@ -171,12 +170,7 @@ class Exposure(StrictModel):
     @field_validator("inbound_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR such as 203.0.113.0/24") from None
-        return value
+        return cidrs(value)
 
     @model_validator(mode="after")
     def _public_needs_tls_and_cidrs(self) -> Exposure:

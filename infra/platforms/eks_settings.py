@@ -6,14 +6,13 @@ capacity, cache vs root volume, exposure needs) live in `eks.check`.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from components.gpu_catalog import known_instance_types, lookup_instance_type
-from infra.config.base import StrictModel
+from infra.config.base import StrictModel, cidrs, vpc_cidr
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
@@ -22,12 +21,7 @@ _ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role
 
 
 def _check_cidrs(value: list[str]) -> list[str]:
-    for cidr in value:
-        try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ValueError(f"{cidr!r} is not a CIDR such as 203.0.113.0/24") from None
-    return value
+    return cidrs(value)
 
 
 def _sizes(min_size: int, desired: int, max_size: int) -> None:
@@ -67,13 +61,7 @@ class VpcSettings(StrictModel):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        try:
-            network = ipaddress.ip_network(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a network CIDR such as 10.0.0.0/16") from None
-        if network.prefixlen > 20:
-            raise ValueError(f"{value} is too small for EKS pods; use /20 or larger")
-        return value
+        return vpc_cidr(value)
 
     @model_validator(mode="after")
     def _existing(self) -> VpcSettings:

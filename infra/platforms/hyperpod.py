@@ -11,7 +11,6 @@ operator supports) are in `check`/`place`, so a bad stack fails at preview.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any, Literal
 
@@ -26,7 +25,7 @@ from components.gpu_catalog import (
     sagemaker_cpu_type_at_least,
 )
 from components.platforms import hyperpod_policies as hpp
-from infra.config.base import NAMESPACE, Problem, StrictModel, key_path
+from infra.config.base import NAMESPACE, Problem, StrictModel, cidrs, key_path, vpc_cidr
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import StackConfig
 from infra.platforms.base import Placement, PlacementError, PlatformContext, PlatformSpec
@@ -97,23 +96,12 @@ class HyperPodSettings(StrictModel):
     @field_validator("api_public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"{cidr!r} is not a CIDR such as 203.0.113.0/24") from None
-        return value
+        return cidrs(value)
 
     @field_validator("vpc_cidr")
     @classmethod
     def _vpc(cls, value: str) -> str:
-        try:
-            network = ipaddress.ip_network(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/16") from None
-        if network.prefixlen > 20:
-            raise ValueError("too small for the private pod subnets; use /20 or larger")
-        return value
+        return vpc_cidr(value)
 
     @field_validator("kubernetes_version")
     @classmethod

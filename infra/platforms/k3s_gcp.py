@@ -8,7 +8,6 @@ workload stack (platform `k3s-workload`) that references this one.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -22,7 +21,7 @@ from components.gpu_catalog import (
 from components.platforms.gcp_network import GcpNetwork, GcpNetworkArgs, is_world
 from components.platforms.k3s_hosts import MACHINE_TYPE_LABEL, K3sHosts, K3sHostsArgs
 from components.platforms.nvidia_device_plugin import GPU_PRESENT_LABEL, RUNTIME_CLASS
-from infra.config.base import NAMESPACE, Problem, StrictModel
+from infra.config.base import NAMESPACE, Problem, StrictModel, cidr, cidrs
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.platforms.base import Placement, PlacementError, PlatformContext, PlatformSpec
@@ -37,12 +36,6 @@ SECTION = "k3s_gcp"
 PLAN_EXTERNAL_IP = "203.0.113.10"  # documentation range (RFC 5737) for the offline plan
 
 
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a CIDR such as 203.0.113.0/24") from None
-    return value
 
 
 class K3sGcpSettings(StrictModel):
@@ -81,9 +74,15 @@ class K3sGcpSettings(StrictModel):
                                  description="Pinned NVIDIA Container Toolkit version.")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels on GCP resources.")
 
-    _check_cidrs = field_validator("admin_cidrs")(
-        classmethod(lambda cls, v: [_cidr(c) for c in v]))
-    _check_subnet = field_validator("subnet_cidr")(classmethod(lambda cls, v: _cidr(v)))
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _admin_cidrs(cls, value: list[str]) -> list[str]:
+        return cidrs(value)
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _subnet(cls, value: str) -> str:
+        return cidr(value)
 
     @property
     def kubernetes_version(self) -> str:
