@@ -17,6 +17,16 @@ from infra.config.base import StrictModel, cidrs
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
+def pinned_image(value: str | None) -> str | None:
+    """An image reference pinned by a tag other than `latest`, or by a digest."""
+    if value is None:
+        return value
+    last = value.rsplit("/", 1)[-1]
+    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+        raise ValueError("must be pinned by a tag other than latest or by a digest")
+    return value
+
+
 def _quantity(value: str | None) -> str | None:
     if value is not None and not _QUANTITY.match(value):
         raise ValueError("must be a Kubernetes quantity such as 50Gi, 512Mi or 4")
@@ -293,12 +303,7 @@ class RouterConfig(StrictModel):
     @field_validator("image")
     @classmethod
     def _router_image_pinned(cls, value: str | None) -> str | None:
-        last = (value or "").rsplit("/", 1)[-1]
-        if value is not None and "@sha256:" not in value and (
-            ":" not in last or last.endswith(":latest")
-        ):
-            raise ValueError("must be pinned by a tag other than latest or by a digest")
-        return value
+        return pinned_image(value)
 
 
 class AutoscalingConfig(StrictModel):
@@ -372,12 +377,7 @@ class EndpointConfig(StrictModel):
     @field_validator("image")
     @classmethod
     def _pinned(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        last = value.rsplit("/", 1)[-1]
-        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
-            raise ValueError("must be pinned by a tag other than latest or by a digest")
-        return value
+        return pinned_image(value)
 
     @property
     def served_name(self) -> str:
