@@ -11,13 +11,14 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import manifests
+from components.component import type_token
+from components.k8s_objects import create_object
+from components.secrets import generated_api_key
 from components.spec import EndpointSpec
 
-TYPE_TOKEN = "inference-stacks:endpoint:InferenceEndpoint"
-API_KEY_LENGTH = 48
+TYPE_TOKEN = type_token(__name__, "InferenceEndpoint")
 
 
 @dataclass
@@ -41,47 +42,38 @@ def _object_opts(parent: pulumi.Resource, args: InferenceEndpointArgs,
     )
 
 
-def _create(kind: str, name: str, obj: dict[str, Any],
-            opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Instantiate a rendered object with the typed pulumi-kubernetes resource for its kind."""
-    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-    constructors: dict[str, Any] = {
-        "Deployment": k8s.apps.v1.Deployment,
-        "Service": k8s.core.v1.Service,
-        "Secret": k8s.core.v1.Secret,
-        "PodDisruptionBudget": k8s.policy.v1.PodDisruptionBudget,
-        "Ingress": k8s.networking.v1.Ingress,
-    }
-    resource: pulumi.CustomResource = constructors[kind](name, **{
-        ("string_data" if k == "stringData" else k): v for k, v in body.items()
-    }, opts=opts)
-    return resource
-
-
 class InferenceEndpoint(pulumi.ComponentResource):
     """An OpenAI-compatible engine endpoint on any Kubernetes cluster."""
 
     base_url: pulumi.Output[str]
     api_key: pulumi.Output[str] | None
     hostname: pulumi.Output[str] | None
+    # Where clients (or a router) reach the engines: the outputs contract reads these.
+    service: str
+    service_namespace: str
+    port: int
+    selector: dict[str, str]
 
     def __init__(self, name: str, args: InferenceEndpointArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
         spec = args.spec
+        self.spec = spec
+        self.service, self.service_namespace = spec.name, spec.namespace
+        self.port, self.selector = spec.port, dict(spec.selector)
         secrets = self._secrets(name, args)
         obj_opts = _object_opts(self, args, secrets)
-        deployment = _create("Deployment", name, manifests.deployment(spec), obj_opts)
-        service = _create("Service", name, manifests.service(spec), obj_opts)
-        _create("PodDisruptionBudget", f"{name}-pdb", manifests.pod_disruption_budget(spec),
-                obj_opts)
+        deployment = create_object(name, manifests.deployment(spec), obj_opts)
+        service = create_object(name, manifests.service(spec), obj_opts)
+        create_object(f"{name}-pdb", manifests.pod_disruption_budget(spec), obj_opts)
         self.hostname = self._exposure(name, args, service)
         if self.hostname is None:
             self.base_url = pulumi.Output.from_input(spec.cluster_url)
         else:
             self.base_url = self.hostname.apply(lambda h: manifests.load_balancer_url(spec, h))
         self.deployment = deployment
-        self.register_outputs({"base_url": self.base_url, "api_key": self.api_key})
+        self.register_outputs({"base_url": self.base_url, "api_key": self.api_key,
+                               "hostname": self.hostname})
 
     def _secrets(self, name: str, args: InferenceEndpointArgs) -> list[pulumi.Resource]:
         """Generated API key (secret output) and HF token, each in a Kubernetes Secret (R15)."""
@@ -90,16 +82,12 @@ class InferenceEndpoint(pulumi.ComponentResource):
         self.api_key = None
         secret_opts = _object_opts(self, args)
         if spec.api_key_secret is not None:
-            password = random.RandomPassword(
-                f"{name}-api-key", length=API_KEY_LENGTH, special=False,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.api_key = pulumi.Output.secret(password.result)
-            created.append(_create("Secret", f"{name}-api-key", manifests.secret(
+            self.api_key = generated_api_key(name, self)
+            created.append(create_object(f"{name}-api-key", manifests.secret(
                 spec, spec.api_key_secret, {"api-key": self.api_key}), secret_opts))
         if spec.source.hf_token_secret is not None and args.hf_token is not None:
             token = pulumi.Output.secret(args.hf_token)
-            created.append(_create("Secret", f"{name}-hf-token", manifests.secret(
+            created.append(create_object(f"{name}-hf-token", manifests.secret(
                 spec, spec.source.hf_token_secret, {"token": token}), secret_opts))
         return created
 
@@ -109,10 +97,10 @@ class InferenceEndpoint(pulumi.ComponentResource):
         spec = args.spec
         opts = _object_opts(self, args, [service])
         if spec.exposure.type == "alb":
-            ingress = _create("Ingress", name, manifests.ingress(spec), opts)
+            ingress = create_object(name, manifests.ingress(spec), opts)
             status = ingress.status  # type: ignore[attr-defined]
         elif spec.exposure.type == "nlb":
-            nlb = _create("Service", f"{name}-nlb", manifests.nlb_service(spec), opts)
+            nlb = create_object(f"{name}-nlb", manifests.nlb_service(spec), opts)
             status = nlb.status  # type: ignore[attr-defined]
         else:
             return None

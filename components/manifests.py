@@ -74,15 +74,21 @@ def pod_disruption_budget(spec: EndpointSpec) -> dict[str, Any]:
     }
 
 
-def secret(spec: EndpointSpec, name: str, data: dict[str, Any]) -> dict[str, Any]:
+def secret_manifest(name: str, namespace: str, labels: dict[str, str],
+                    data: dict[str, Any]) -> dict[str, Any]:
     """An Opaque Secret; values may be Pulumi secret Outputs (never plain in the program)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(spec, name),
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "type": "Opaque",
         "stringData": data,
     }
+
+
+def secret(spec: EndpointSpec, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An endpoint's Secret (API key, HF token), labelled like its other objects."""
+    return secret_manifest(name, spec.namespace, spec.labels, data)
 
 
 def alb_annotations(exposure: ExposureSpec, health_path: str) -> dict[str, str]:

@@ -18,11 +18,13 @@ if _ROOT not in sys.path:
 
 from pulumi.runtime.settings import get_monitor  # noqa: E402
 
+# Imports below are deferred on purpose: the Pulumi engine needs only the program, the command
+# line only the plan (which imports the program itself); neither pays for the other.
 if get_monitor() is not None:
     from infra.program import main as program_main
 
     program_main()
 elif __name__ == "__main__":
-    from infra.cli import main as cli_main
+    from infra.plan.cli import main as cli_main
 
     sys.exit(cli_main())

@@ -23,6 +23,7 @@ INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 
 
 def elbv2_client(region: str | None) -> Any:
+    # Imported lazily: only endpoints behind an AWS load balancer need the AWS SDK.
     import boto3
     from botocore.config import Config
 

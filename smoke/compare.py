@@ -108,7 +108,7 @@ def chart_latency(series: list[Series]) -> bytes:
 
 
 def chart_throughput(series: list[Series]) -> bytes:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazily: only charts need matplotlib
 
     figure = Figure(figsize=(10, 4))
     for column, (mode, key, xlabel) in enumerate(
@@ -133,7 +133,7 @@ def chart_throughput(series: list[Series]) -> bytes:
 
 def chart_ttft(series: list[Series]) -> bytes:
     """TTFT CDF at each series' heaviest load point: from records, else from percentiles."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazily: only charts need matplotlib
 
     figure = Figure(figsize=(7, 4))
     ax = figure.add_subplot(1, 1, 1)

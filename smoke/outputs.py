@@ -1,9 +1,9 @@
 """Read and validate stack outputs (contract version 1).
 
 The contract is what `pulumi stack output --json --show-secrets` prints for any stack of this
-program, and what `python -m smoke serve-local` writes for the local engine. It is documented in
-the README ("Stack outputs contract"); this module is the only reader, so smoke checks and
-benchmarks never re-derive a URL, a served model name or a scheme (R5, R17).
+program, and what `python -m smoke serve-local` writes for the local engine. Its models live in
+`infra/contract.py`, shared with the program that produces it; this module is the only reader,
+so smoke checks and benchmarks never re-derive a URL, a served model name or a scheme (R5, R17).
 """
 
 from __future__ import annotations
@@ -13,81 +13,24 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-SCHEMA_VERSION = 1
+from infra.contract import (
+    SCHEMA_VERSION,
+    EndpointOutput,
+    GpuOutput,
+    LoadBalancerOutput,
+    OutputsError,
+    RouterOutput,
+    SloOutput,
+    StackOutputs,
+)
 
-
-class OutputsError(Exception):
-    """The outputs could not be read or do not follow the contract (a usage error, exit 2)."""
-
-
-class _Open(BaseModel):
-    # Outputs may grow new keys in later contract versions; readers ignore what they do not use.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class GpuOutput(_Open):
-    type: str | None = Field(default=None, description="GPU model (A10G, L4, T4); null for CPU.")
-    count: int = Field(default=0, description="GPUs per replica.")
-    instance_type: str | None = Field(default=None, description="Pinned node instance type.")
-
-
-class SloOutput(_Open):
-    ttft_p95_ms: float | None = Field(default=None, description="P95 time to first token, ms.")
-    tpot_p95_ms: float | None = Field(default=None, description="P95 time per output token, ms.")
-    itl_p95_ms: float | None = Field(default=None, description="P95 inter-token latency, ms.")
-    e2e_p95_ms: float | None = Field(default=None, description="P95 end-to-end latency, ms.")
-    success_rate_min: float | None = Field(default=None, description="Minimum success rate, 0..1.")
-
-
-class LoadBalancerOutput(_Open):
-    provider: Literal["aws"] = Field(description="Cloud that owns the load balancer.")
-    type: Literal["alb", "nlb"] = Field(description="Load balancer kind.")
-    scheme: Literal["internal", "internet-facing"] = Field(description="Requested scheme.")
-    region: str | None = Field(default=None, description="AWS region of the load balancer.")
-    hostname: str | None = Field(default=None, description="DNS name, once provisioned.")
-
-
-class EndpointOutput(_Open):
-    name: str = Field("", description="Endpoint key (filled from the mapping key).")
-    engine: Literal["vllm", "sglang"]
-    model: str
-    served_model_name: str
-    base_url: str = Field(description="OpenAI base URL without /v1.")
-    exposure: Literal["cluster", "internal", "public"]
-    namespace: str | None = None
-    service: str | None = None
-    port: int
-    api_key: str | None = Field(default=None, description="Bearer key (secret) or null when open.")
-    health_path: str = "/health"
-    metrics_path: str = "/metrics"
-    gpu: GpuOutput = GpuOutput()
-    replicas: int = 1
-    slos: SloOutput = SloOutput()
-    selector: dict[str, str] = Field(
-        default_factory=dict, description="Pod labels of the serving pods (for port-forward)."
-    )
-    load_balancer: LoadBalancerOutput | None = None
-
-
-class StackOutputs(_Open):
-    schema_version: int
-    platform: str
-    endpoints: dict[str, EndpointOutput]
-    kubeconfig: str | None = Field(default=None, description="Cluster kubeconfig (secret) if any.")
-
-    def select(self, names: list[str] | None) -> list[EndpointOutput]:
-        """The endpoints named (all when `names` is empty), or OutputsError for unknown names."""
-        if not names:
-            return list(self.endpoints.values())
-        unknown = [n for n in names if n not in self.endpoints]
-        if unknown:
-            known = ", ".join(sorted(self.endpoints)) or "none"
-            raise OutputsError(f"endpoint {', '.join(unknown)!s} not in outputs (known: {known})")
-        return [self.endpoints[n] for n in names]
+__all__ = [
+    "SCHEMA_VERSION", "EndpointOutput", "GpuOutput", "LoadBalancerOutput", "OutputsError",
+    "RouterOutput", "SloOutput", "StackOutputs", "load_outputs", "parse_outputs",
+]
 
 
 def parse_outputs(raw: str, source: str) -> StackOutputs:
@@ -103,10 +46,6 @@ def parse_outputs(raw: str, source: str) -> StackOutputs:
         raise OutputsError(
             f"{source}: schema_version is {version!r}; this reader understands {SCHEMA_VERSION}"
         )
-    endpoints = data.get("endpoints")
-    if isinstance(endpoints, dict):
-        data = {**data, "endpoints": {k: {**v, "name": k} if isinstance(v, dict) else v
-                                      for k, v in endpoints.items()}}
     try:
         return StackOutputs.model_validate(data)
     except ValidationError as exc:

@@ -94,7 +94,7 @@ def pick_pod(pods: list[Any], where: str) -> str:
 
 def resolve_target(core: Any, endpoint: EndpointOutput) -> tuple[str, int]:
     """(pod name, pod port) behind the endpoint: selector from outputs, or from its Service."""
-    from kubernetes.client.exceptions import ApiException
+    from kubernetes.client.exceptions import ApiException  # lazily, as kube_core_api
 
     namespace = endpoint.namespace or ""
     selector = dict(endpoint.selector)
@@ -130,7 +130,7 @@ def _target_port(service: Any, port: int) -> int:
 
 def pod_socket(core: Any, namespace: str, pod: str, port: int) -> _StreamSocket:
     """One port-forward stream to `pod:port` (a socket-like object, blocking)."""
-    from kubernetes.stream import portforward
+    from kubernetes.stream import portforward  # lazily, as kube_core_api
 
     forward = portforward(
         core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)

@@ -90,6 +90,7 @@ def _write_tokenizer(directory: Path) -> int:
 
 
 def _write_weights(directory: Path, vocab_size: int, max_positions: int) -> None:
+    # Imported lazily: these are the optional "engines" dependencies.
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging

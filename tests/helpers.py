@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.config.base import NAMESPACE, ConfigError
-from infra.config.stack import StackConfig, load_stack_config
+from infra.config.stack import StackConfig
 from infra.plan import STACKS_DIR, Plan, plan_stack, read_stack_file
+from infra.validate.load import load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import pytest
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.mocks import RecordingMocks, RecordingMonitor
+from infra.plan.mocks import RecordingMocks, RecordingMonitor
 from tests.helpers import ROOT, k8s_config
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.mocks import SECRET
+from infra.plan.mocks import SECRET
 from tests.helpers import containers, k8s_config, manifest, plan, plan_config, stack_names
 
 

@@ -81,3 +81,34 @@ def test_manifests_match_golden(stack: str, update_golden: bool) -> None:
     assert sorted(rendered) == sorted(golden), "objects added or removed; see --update-golden"
     for name, text in rendered.items():
         assert text == golden[name], f"{stack}/{name} differs from golden; see --update-golden"
+
+
+OUTPUTS_SCHEMA = ROOT / "docs" / "outputs.schema.json"
+
+
+def test_the_committed_outputs_schema_is_generated_from_the_contract(update_golden: bool) -> None:
+    import json
+
+    from infra.contract import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if update_golden:
+        OUTPUTS_SCHEMA.write_text(text, encoding="utf-8")
+        pytest.fail(f"rewrote {OUTPUTS_SCHEMA.relative_to(ROOT)}; rerun without --update-golden")
+    assert OUTPUTS_SCHEMA.read_text(encoding="utf-8") == text, (
+        "docs/outputs.schema.json is stale: run pytest tests/test_stacks.py --update-golden")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stacks_outputs_follow_the_contract(stack: str) -> None:
+    """The producer's outputs pass the committed JSON Schema and the readers' own parser."""
+    import json
+
+    import jsonschema
+
+    from smoke.outputs import parse_outputs
+
+    outputs = cached_plan(stack).outputs
+    jsonschema.validate(outputs, json.loads(OUTPUTS_SCHEMA.read_text(encoding="utf-8")))
+    parsed = parse_outputs(json.dumps(outputs), stack)
+    assert set(parsed.endpoints) == set(outputs["endpoints"])

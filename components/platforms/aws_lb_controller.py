@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.component import type_token, with_aliases
 from components.iam import irsa_trust_policy, to_json
 from components.platforms import aws_lb_controller_policy as lbc
 
@@ -66,7 +67,8 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AwsLoadBalancerControllerArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:aws:AwsLoadBalancerController", name, None, opts)
+        super().__init__(type_token(__name__, "AwsLoadBalancerController"), name, None,
+                         with_aliases(opts, "inference-stacks:aws:AwsLoadBalancerController"))
         child = pulumi.ResourceOptions(parent=self)
         policy = aws.iam.Policy(
             f"{name}-policy",

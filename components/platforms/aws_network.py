@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.component import type_token, with_aliases
+
 ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
 
@@ -59,7 +61,8 @@ class Vpc(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: VpcArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:aws:Vpc", name, None, opts)
+        super().__init__(type_token(__name__, "Vpc"), name, None,
+                         with_aliases(opts, "inference-stacks:aws:Vpc"))
         child = pulumi.ResourceOptions(parent=self)
         az_count = len(args.availability_zones)
         public_cidrs, private_cidrs = subnet_cidrs(args.cidr, az_count)
@@ -122,13 +125,17 @@ class SubnetTags(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SubnetTagsArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:aws:SubnetTags", name, None, opts)
+        super().__init__(type_token(__name__, "SubnetTags"), name, None,
+                         with_aliases(opts, "inference-stacks:aws:SubnetTags"))
         child = pulumi.ResourceOptions(parent=self)
+        self.tag_ids: list[pulumi.Output[str]] = []
         for role, ids in ((ELB_TAG, args.public_subnet_ids),
                           (INTERNAL_ELB_TAG, args.private_subnet_ids)):
             for subnet in ids:
-                aws.ec2.Tag(f"{name}-{subnet}-{role.rsplit('/', 1)[-1]}", resource_id=subnet,
-                            key=role, value="1", opts=child)
-                aws.ec2.Tag(f"{name}-{subnet}-cluster", resource_id=subnet,
-                            key=cluster_tag(args.cluster_name), value="shared", opts=child)
-        self.register_outputs({})
+                role_tag = aws.ec2.Tag(f"{name}-{subnet}-{role.rsplit('/', 1)[-1]}",
+                                       resource_id=subnet, key=role, value="1", opts=child)
+                cluster = aws.ec2.Tag(f"{name}-{subnet}-cluster", resource_id=subnet,
+                                      key=cluster_tag(args.cluster_name), value="shared",
+                                      opts=child)
+                self.tag_ids += [role_tag.id, cluster.id]
+        self.register_outputs({"tag_ids": self.tag_ids})

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from components.component import type_token, with_aliases
 from components.iam import managed_policy_arn, service_trust_policy, to_json
 
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -125,7 +126,8 @@ class EksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksClusterArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:aws:EksCluster", name, None, opts)
+        super().__init__(type_token(__name__, "EksCluster"), name, None,
+                         with_aliases(opts, "inference-stacks:aws:EksCluster"))
         child = pulumi.ResourceOptions(parent=self)
         key = aws.kms.Key(
             f"{name}-secrets", description=f"EKS {args.name}: envelope encryption of Secrets",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components.component import type_token, with_aliases
+
 NODE_TAG = "k3s-node"
 SERVER_TAG = "k3s-server"
 WORLD = ("0.0.0.0/0", "::/0")
@@ -97,7 +99,8 @@ class GcpNetwork(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GcpNetworkArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:platform:GcpNetwork", name, None, opts)
+        super().__init__(type_token(__name__, "GcpNetwork"), name, None,
+                         with_aliases(opts, "inference-stacks:platform:GcpNetwork"))
         child = pulumi.ResourceOptions(parent=self)
         self.network = gcp.compute.Network(
             f"{name}-vpc", project=args.project, auto_create_subnetworks=False,

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.component import type_token, with_aliases
 from components.platforms.eks import POOL_LABEL, NodeGroupSpec, node_group
 
 GPU_TAINT = ("nvidia.com/gpu", "true", "NoSchedule")
@@ -107,7 +108,8 @@ class GpuNodes(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuNodesArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:aws:GpuNodes", name, None, opts)
+        super().__init__(type_token(__name__, "GpuNodes"), name, None,
+                         with_aliases(opts, "inference-stacks:aws:GpuNodes"))
         group_opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         self.node_groups = {
             spec.name: node_group(f"{name}-{spec.name}", args.cluster_name, args.node_role_arn,
@@ -128,12 +130,18 @@ class GpuNodes(pulumi.ComponentResource):
             skip_await=True,
             opts=k8s_opts,
         )
+        self.node_pools: list[pulumi.Output[str]] = []
         for spec in args.pools:
             karpenter = args.karpenter.get(spec.name)
             if karpenter is None:
                 continue
             body = karpenter_node_pool(spec, karpenter)
-            k8s.apiextensions.CustomResource(
+            pool = k8s.apiextensions.CustomResource(
                 f"{name}-{spec.name}-nodepool", api_version=body["apiVersion"],
                 kind=body["kind"], metadata=body["metadata"], spec=body["spec"], opts=k8s_opts)
-        self.register_outputs({})
+            self.node_pools.append(pool.metadata.apply(lambda m: m["name"]))  # type: ignore[attr-defined]
+        self.register_outputs({
+            "node_groups": {n: g.arn for n, g in self.node_groups.items()},
+            "device_plugin": self.device_plugin.name,
+            "node_pools": self.node_pools,
+        })

@@ -19,6 +19,7 @@ import pulumi_aws_native as aws_native
 import pulumi_kubernetes as k8s
 
 from components import iam
+from components.component import type_token, with_aliases
 from components.platforms import hyperpod_policies as hpp
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "hyperpod"
@@ -64,7 +65,8 @@ class HyperPodCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HyperPodClusterArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:hyperpod:HyperPodCluster", name, None, opts)
+        super().__init__(type_token(__name__, "HyperPodCluster"), name, None,
+                         with_aliases(opts, "inference-stacks:hyperpod:HyperPodCluster"))
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(f"{name}-lifecycle", force_destroy=True, opts=child)
         aws.s3.BucketPublicAccessBlock(

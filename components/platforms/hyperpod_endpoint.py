@@ -9,19 +9,21 @@ the program owns in front of the operator's router (R12).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import hyperpod_manifest as hp
+from components.component import type_token, with_aliases
 from components.endpoint import hostname_of
+from components.k8s_objects import create_object
+from components.manifests import secret_manifest
 from components.platforms import hyperpod_routing as routing
+from components.secrets import generated_api_key
 from components.spec import ExposureSpec
 
-TYPE_TOKEN = "inference-stacks:hyperpod:HyperPodEndpoint"
-API_KEY_LENGTH = 48
+TYPE_TOKEN = type_token(__name__, "HyperPodEndpoint")
+LEGACY_TYPE_TOKENS = ("inference-stacks:hyperpod:HyperPodEndpoint",)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class HyperPodEndpoint(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HyperPodEndpointArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(TYPE_TOKEN, name, None, with_aliases(opts, *LEGACY_TYPE_TOKENS))
         spec = args.spec
         secrets = self._secrets(name, args)
         config = hp.inference_endpoint_config(spec, self.api_key, args.tls_certificate_uri)
@@ -89,23 +91,15 @@ class HyperPodEndpoint(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/instance": spec.name,
                   "app.kubernetes.io/part-of": "inference-stacks"}
         if spec.api_key:
-            password = random.RandomPassword(f"{name}-api-key", length=API_KEY_LENGTH,
-                                             special=False,
-                                             opts=pulumi.ResourceOptions(parent=self))
-            self.api_key = pulumi.Output.secret(password.result)
-            created.append(k8s.core.v1.Secret(
-                f"{name}-api-key",
-                metadata={"name": f"{spec.name}-api-key", "namespace": spec.namespace,
-                          "labels": labels},
-                type="Opaque", string_data={"api-key": self.api_key},
-                opts=self._opts(args)))
+            self.api_key = generated_api_key(name, self)
+            created.append(create_object(f"{name}-api-key", secret_manifest(
+                f"{spec.name}-api-key", spec.namespace, labels, {"api-key": self.api_key}),
+                self._opts(args)))
         token_secret = spec.source.hf_token_secret
         if token_secret is not None and args.hf_token is not None:
-            created.append(k8s.core.v1.Secret(
-                f"{name}-hf-token",
-                metadata={"name": token_secret, "namespace": spec.namespace, "labels": labels},
-                type="Opaque", string_data={"token": pulumi.Output.secret(args.hf_token)},
-                opts=self._opts(args)))
+            created.append(create_object(f"{name}-hf-token", secret_manifest(
+                token_secret, spec.namespace, labels,
+                {"token": pulumi.Output.secret(args.hf_token)}), self._opts(args)))
         return created
 
     def _route(self, name: str, args: HyperPodEndpointArgs,
@@ -119,7 +113,7 @@ class HyperPodEndpoint(pulumi.ComponentResource):
             self.selector = {"app": args.router_service}
         else:
             service = routing.worker_service(spec)
-            _create(f"{name}-service", service, self._opts(args, [resource]))
+            create_object(f"{name}-service", service, self._opts(args, [resource]))
             self.service, self.service_namespace = service["metadata"]["name"], spec.namespace
             self.port = spec.port
             self.selector = routing.worker_selector(spec)
@@ -131,17 +125,9 @@ class HyperPodEndpoint(pulumi.ComponentResource):
         ingress_obj = routing.router_ingress(
             f"{spec.name}-router", args.operator_namespace, args.router_service,
             args.router_port, exposure, spec.profile.health_path)
-        ingress = _create(f"{name}-ingress", ingress_obj, self._opts(args, [resource]))
-        self.hostname = ingress.status.apply(hostname_of)
+        ingress = create_object(f"{name}-ingress", ingress_obj, self._opts(args, [resource]))
+        self.hostname = ingress.status.apply(hostname_of)  # type: ignore[attr-defined]
         self.base_url = self.hostname.apply(lambda h: _url(exposure, h))
-
-
-def _create(name: str, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> Any:
-    """The typed pulumi-kubernetes resource for a rendered Service or Ingress."""
-    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-    if obj["kind"] == "Ingress":
-        return k8s.networking.v1.Ingress(name, **body, opts=opts)
-    return k8s.core.v1.Service(name, **body, opts=opts)
 
 
 def _url(exposure: ExposureSpec, hostname: str) -> str:

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.component import type_token, with_aliases
 from components.platforms import hyperpod_policies as hpp
 
 # aws/sagemaker-hyperpod-cli helm_to_addon.sh and the developer guide page
@@ -54,7 +55,8 @@ class InferenceOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceOperatorArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:hyperpod:InferenceOperator", name, None, opts)
+        super().__init__(type_token(__name__, "InferenceOperator"), name, None,
+                         with_aliases(opts, "inference-stacks:hyperpod:InferenceOperator"))
         self._args = args
         self.namespace = hpp.OPERATOR_NAMESPACE
         bucket = aws.s3.Bucket(f"{name}-tls", force_destroy=True,

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_random as random
 
+from components.component import type_token, with_aliases
 from components.platforms.gcp_network import NODE_TAG, SERVER_TAG
 
 TEMPLATE = Path(__file__).parent / "templates" / "k3s-startup.sh.tmpl"
@@ -123,7 +124,8 @@ class K3sHosts(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: K3sHostsArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:platform:K3sHosts", name, None, opts)
+        super().__init__(type_token(__name__, "K3sHosts"), name, None,
+                         with_aliases(opts, "inference-stacks:platform:K3sHosts"))
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
             f"{name}-vm", account_id=f"{name}-vm"[:30], project=args.project,

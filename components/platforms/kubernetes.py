@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.component import type_token, with_aliases
+
 
 @dataclass(frozen=True)
 class ExistingClusterArgs:
@@ -25,7 +27,8 @@ class ExistingCluster(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__("inference-stacks:platform:ExistingCluster", name, None, opts)
+        super().__init__(type_token(__name__, "ExistingCluster"), name, None,
+                         with_aliases(opts, "inference-stacks:platform:ExistingCluster"))
         self.kubeconfig = (
             pulumi.Output.secret(args.kubeconfig) if args.kubeconfig is not None else None
         )

@@ -13,6 +13,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.component import type_token, with_aliases
+from components.k8s_objects import create_object
+
 # nvcr.io/nvidia/k8s-device-plugin, pinned (v0.17.4 is the tag public K3s/GPU-operator setups
 # pin; NVIDIA/k8s-device-plugin release).
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
@@ -69,8 +72,8 @@ class NvidiaDevicePlugin(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NvidiaDevicePluginArgs,
                  opts: pulumi.ResourceOptions | None = None):
-        super().__init__("inference-stacks:platform:NvidiaDevicePlugin", name, None, opts)
-        body = {k: v for k, v in daemonset(args.image).items() if k not in ("apiVersion", "kind")}
-        self.daemonset = k8s.apps.v1.DaemonSet(
-            name, **body, opts=pulumi.ResourceOptions(parent=self, provider=args.provider))
+        super().__init__(type_token(__name__, "NvidiaDevicePlugin"), name, None,
+                         with_aliases(opts, "inference-stacks:platform:NvidiaDevicePlugin"))
+        self.daemonset = create_object(name, daemonset(args.image), pulumi.ResourceOptions(
+            parent=self, provider=args.provider))
         self.register_outputs({"image": args.image})

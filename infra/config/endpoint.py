@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from components import engines
+from components.names import served_name_default
 from infra.config.base import StrictModel, cidrs
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
@@ -381,6 +382,4 @@ class EndpointConfig(StrictModel):
 
     @property
     def served_name(self) -> str:
-        from components.names import served_name_default
-
         return self.served_model_name or served_name_default(self.model)

@@ -1,31 +1,31 @@
 """The whole stack config: `inference-stacks:*` keys of `stacks/Pulumi.<stack>.yaml`.
 
-`load_stack_config` validates everything before a single resource exists, so a bad stack fails
-at preview with every problem listed and leaves nothing half-created.
+Models only. `StackConfig` is a union discriminated on `platform`: each member carries its own
+typed `platform_settings` (the section `inference-stacks:<section>`), so code that knows its
+platform gets its settings without a cast. Validation (`infra/validate/load.py`) picks the
+member from `STACK_MODELS` and reports every problem with its key path.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from infra.config.base import (
-    NAMESPACE,
-    ConfigError,
-    Problem,
-    StrictModel,
-    problems_from_validation,
-)
+from infra.config.base import StrictModel
 from infra.config.endpoint import EndpointConfig, Slos
+from infra.config.platforms.eks import EksSettings
+from infra.config.platforms.hyperpod import HyperPodSettings
+from infra.config.platforms.k3s_gcp import K3sGcpSettings
+from infra.config.platforms.k3s_workload import K3sWorkloadSettings
+from infra.config.platforms.kubernetes import KubernetesSettings
+
+TOP_LEVEL_KEYS = ("platform", "endpoints", "slos", "hf_token")
 
 
-class StackConfig(StrictModel):
-    """Validated stack config. `platform_settings` is the chosen platform's section."""
+class StackBase(StrictModel):
+    """What every stack has, whatever its platform."""
 
-    platform: str = Field(description="Platform: a key of the platform registry.")
     endpoints: list[EndpointConfig] = Field(
         default_factory=list, description="Endpoints to deploy on the platform."
     )
@@ -33,86 +33,57 @@ class StackConfig(StrictModel):
     hf_token: str | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."
     )
-    platform_settings: Any = Field(None, description="The validated platform section.")
 
     def slos_for(self, endpoint: EndpointConfig) -> Slos:
         return endpoint.slos or self.slos
 
 
-TOP_LEVEL_KEYS = ("platform", "endpoints", "slos", "hf_token")
+class KubernetesStack(StackBase):
+    platform: Literal["kubernetes"] = Field(description="An existing cluster.")
+    platform_settings: KubernetesSettings = Field(description="Section `kubernetes`.")
 
 
-def _decode(value: Any) -> Any:
-    """Pulumi passes structured config as JSON text; plain strings stay strings."""
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+class EksStack(StackBase):
+    platform: Literal["eks"] = Field(description="EKS with GPU node pools.")
+    platform_settings: EksSettings = Field(description="Section `eks`.")
 
 
-def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate raw config (keys without the `inference-stacks:` prefix) or raise ConfigError."""
-    from infra.config.rules import check_stack
-    from infra.platforms import PLATFORMS
-
-    values = {k: _decode(v) for k, v in raw.items()}
-    platform = values.get("platform")
-    spec = PLATFORMS.get(platform) if isinstance(platform, str) else None
-    if spec is None:
-        allowed = ", ".join(sorted(PLATFORMS))
-        got = "missing" if platform is None else f"got {platform!r}"
-        raise ConfigError([Problem(f"{NAMESPACE}:platform", f"{got}; allowed: {allowed}")])
-
-    problems = _unknown_or_foreign_sections(values, spec.section)
-    section = values.get(spec.section) or {}
-    settings = None
-    try:
-        settings = spec.settings_model.model_validate(section)
-    except ValidationError as exc:
-        prefix = (f"{NAMESPACE}:{spec.section}",)
-        problems += problems_from_validation(exc, spec.settings_model, prefix)
-
-    body = {k: values[k] for k in TOP_LEVEL_KEYS if k in values}
-    try:
-        config = StackConfig.model_validate({**body, "platform_settings": settings})
-    except ValidationError as exc:
-        problems += _prefixed(problems_from_validation(exc, StackConfig))
-        raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
-    problems = check_stack(config, spec)
-    if problems:
-        raise ConfigError(problems)
-    return config
+class HyperPodStack(StackBase):
+    platform: Literal["hyperpod"] = Field(description="SageMaker HyperPod (EKS orchestrator).")
+    platform_settings: HyperPodSettings = Field(description="Section `hyperpod`.")
 
 
-def _prefixed(problems: list[Problem]) -> list[Problem]:
-    return [Problem(f"{NAMESPACE}:{p.path}", p.message) for p in problems]
+class K3sGcpStack(StackBase):
+    platform: Literal["k3s-gcp"] = Field(description="The K3s cluster stack on GCP.")
+    platform_settings: K3sGcpSettings = Field(description="Section `k3s_gcp`.")
 
 
-def _unknown_or_foreign_sections(values: Mapping[str, Any], section: str) -> list[Problem]:
-    from infra.platforms import PLATFORMS
-
-    sections = {spec.section: name for name, spec in PLATFORMS.items()}
-    allowed = sorted({*TOP_LEVEL_KEYS, section})
-    problems = []
-    for key in values:
-        if key in TOP_LEVEL_KEYS or key == section:
-            continue
-        if key in sections:
-            message = f"is for platform {sections[key]!r}, but platform is not {sections[key]!r}"
-        else:
-            message = f"unknown key; allowed keys: {', '.join(allowed)}"
-        problems.append(Problem(f"{NAMESPACE}:{key}", message))
-    return problems
+class K3sWorkloadStack(StackBase):
+    platform: Literal["k3s-workload"] = Field(description="Endpoints on a k3s-gcp cluster.")
+    platform_settings: K3sWorkloadSettings = Field(description="Section `k3s_workload`.")
 
 
-def raw_config_from_pulumi() -> dict[str, Any]:
-    """All `inference-stacks:*` config of the running program (under Pulumi or mocks)."""
-    from pulumi.runtime import config as runtime_config
+StackConfig = Annotated[
+    KubernetesStack | EksStack | HyperPodStack | K3sGcpStack | K3sWorkloadStack,
+    Field(discriminator="platform"),
+]
 
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+STACK_MODELS: dict[str, type[StackBase]] = {
+    "kubernetes": KubernetesStack,
+    "eks": EksStack,
+    "hyperpod": HyperPodStack,
+    "k3s-gcp": K3sGcpStack,
+    "k3s-workload": K3sWorkloadStack,
+}
+
+
+def section_of(platform: str) -> str:
+    """Config key of a platform's section: `inference-stacks:<section>`."""
+    return platform.replace("-", "_")
+
+
+def settings_model(platform: str) -> type[StrictModel]:
+    """The settings model of a platform (the annotation of its `platform_settings`)."""
+    annotation = STACK_MODELS[platform].model_fields["platform_settings"].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, StrictModel)
+    return annotation

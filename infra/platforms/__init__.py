@@ -1,14 +1,14 @@
-"""Platform registry: `inference-stacks:platform` value -> PlatformSpec."""
+"""Builder registry: `inference-stacks:platform` value -> the platform's resources."""
 
 from __future__ import annotations
 
 from infra.platforms import eks, hyperpod, k3s_gcp, k3s_workload, kubernetes
-from infra.platforms.base import PlatformSpec
+from infra.platforms.base import PlatformBuilder
 
-PLATFORMS: dict[str, PlatformSpec] = {
-    kubernetes.SPEC.name: kubernetes.SPEC,
-    eks.SPEC.name: eks.SPEC,
-    k3s_gcp.SPEC.name: k3s_gcp.SPEC,
-    k3s_workload.SPEC.name: k3s_workload.SPEC,
-    hyperpod.SPEC.name: hyperpod.SPEC,
+BUILDERS: dict[str, PlatformBuilder] = {
+    "kubernetes": kubernetes.BUILDER,
+    "eks": eks.BUILDER,
+    "k3s-gcp": k3s_gcp.BUILDER,
+    "k3s-workload": k3s_workload.BUILDER,
+    "hyperpod": hyperpod.BUILDER,
 }

@@ -1,59 +1,26 @@
-"""What a platform is to the composition: a config section, GPU placement, checks, a builder.
+"""What a platform contributes to the program: its resources and how its endpoints deploy.
 
-The registry in `infra/platforms/__init__.py` maps each `inference-stacks:platform` value to a
-`PlatformSpec`, so adding a platform is one entry, not another branch in the program.
+The builder registry (`infra/platforms/__init__.py`) maps each platform to a `PlatformBuilder`.
+Every endpoint takes the same path in `infra/program.py`: placement from the rules registry,
+then the platform's `deploy` with an explicit `EndpointRequest`, then one outputs entry. Most
+platforms deploy `InferenceEndpoint` (the default); HyperPod deploys its operator's resource.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from components.gpu_catalog import Gpu
-from infra.config.base import Problem, StrictModel
+import pulumi
+import pulumi_kubernetes as k8s
 
-if TYPE_CHECKING:
-    import pulumi
-    import pulumi_kubernetes as k8s
-
-    from infra.config.endpoint import EndpointConfig
-    from infra.config.stack import StackConfig
-
-GPU_TAINT_KEY = "nvidia.com/gpu"
-INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where an endpoint's pods run and what GPU they get (R3, R4)."""
-
-    gpu: Gpu | None
-    count: int
-    instance_type: str | None = None
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: tuple[dict[str, str], ...] = ()
-    runtime_class: str | None = None
-
-    @staticmethod
-    def pinned(
-        gpu: Gpu | None, count: int, instance_type: str | None,
-        extra_selector: dict[str, str] | None = None, runtime_class: str | None = None,
-    ) -> Placement:
-        """GPU pods pinned to `instance_type` when named (R3) and tolerating the GPU taint."""
-        selector = dict(extra_selector or {})
-        if instance_type:
-            selector[INSTANCE_TYPE_LABEL] = instance_type
-        toleration = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-        return Placement(gpu, count, instance_type, selector, (toleration,), runtime_class)
-
-
-class PlacementError(Exception):
-    """A GPU request the platform cannot place; `field` is the key under the endpoint."""
-
-    def __init__(self, field_path: str, message: str):
-        self.field_path = field_path
-        super().__init__(message)
+from components.endpoint import InferenceEndpoint, InferenceEndpointArgs
+from infra.config.endpoint import EndpointConfig
+from infra.config.stack import StackConfig
+from infra.resolve.endpoint import endpoint_spec
+from infra.resolve.outputs import DeployedEndpoint
+from infra.validate.placement import Placement
 
 
 @dataclass
@@ -62,35 +29,39 @@ class PlatformContext:
 
     name: str
     provider: k8s.Provider | None
-    kubernetes_version: str
     kubeconfig: pulumi.Output[str] | None = None
     aws_region: str | None = None
-    load_balancers: bool = False  # an AWS Load Balancer Controller serves Ingress/NLB Services
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
-    namespaces: dict[str, pulumi.Resource] = field(default_factory=dict)  # set by compose
-    # Platforms whose endpoints are not plain Deployments (HyperPod's InferenceEndpointConfig)
-    # deploy them here and return the endpoint's outputs contract entry; None = InferenceEndpoint.
-    deploy_endpoint: Callable[[EndpointConfig, StackConfig, PlatformContext], dict[str, Any]] | \
-        None = None
 
 
 @dataclass(frozen=True)
-class PlatformSpec:
-    """A platform: its config section model and the functions the composition calls."""
+class EndpointRequest:
+    """Everything a platform needs to deploy one endpoint; nothing is read from elsewhere."""
 
-    name: str
-    settings_model: type[StrictModel]
-    place: Callable[[EndpointConfig, Any], Placement]
-    check: Callable[[StackConfig], list[Problem]]
-    build: Callable[[StackConfig], PlatformContext]
-    kubernetes_version: Callable[[Any], str]
-    # Offline plan: state for resources and results for invokes the mock engine cannot know
-    # (cluster kubeconfigs, availability zones), keyed by type token / invoke token.
-    plan_state_hooks: Mapping[str, Callable[[Any], dict[str, Any]]] = field(default_factory=dict)
-    plan_call_hooks: Mapping[str, Callable[[Any], dict[str, Any]]] = field(default_factory=dict)
+    endpoint: EndpointConfig
+    stack: StackConfig
+    placement: Placement
+    platform: PlatformContext
+    namespace: pulumi.Resource  # the endpoint's Namespace, created by the program
 
     @property
-    def section(self) -> str:
-        """Config key of the platform section: `inference-stacks:<section>`."""
-        return self.name.replace("-", "_")
+    def depends_on(self) -> list[pulumi.Resource]:
+        return [*self.platform.depends_on, self.namespace]
+
+
+def deploy_engines(request: EndpointRequest) -> InferenceEndpoint:
+    """The endpoint as engine Deployment + Service (+ load balancer): every Kubernetes platform."""
+    spec = endpoint_spec(request.endpoint, request.placement, request.stack.hf_token is not None)
+    return InferenceEndpoint(request.endpoint.name, InferenceEndpointArgs(
+        spec=spec, provider=request.platform.provider, hf_token=request.stack.hf_token,
+        depends_on=request.depends_on,
+    ))
+
+
+@dataclass(frozen=True)
+class PlatformBuilder:
+    """A platform's resources (`build`) and its endpoint deployment (`deploy`)."""
+
+    build: Callable[[Any], PlatformContext]
+    deploy: Callable[[EndpointRequest], DeployedEndpoint] = deploy_engines

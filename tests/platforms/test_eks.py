@@ -16,9 +16,10 @@ import yaml
 from components.platforms.aws_network import subnet_cidrs
 from components.platforms.eks import cluster_arn
 from infra.config.endpoint import EndpointConfig
+from infra.config.platforms.eks import EksSettings
 from infra.plan import Plan
-from infra.platforms.base import PlacementError
-from infra.platforms.eks import EksSettings, place
+from infra.validate.placement import PlacementError
+from infra.validate.platforms.eks import place
 from tests.helpers import ROOT, config_problems, manifest, plan, plan_config
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"

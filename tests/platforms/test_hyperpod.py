@@ -18,11 +18,11 @@ import pytest
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 
-from infra import mocks
 from infra.config.endpoint import EndpointConfig
-from infra.plan import Plan
-from infra.platforms.base import PlacementError
-from infra.platforms.hyperpod import HyperPodSettings, place
+from infra.config.platforms.hyperpod import HyperPodSettings
+from infra.plan import Plan, mocks
+from infra.validate.placement import PlacementError
+from infra.validate.platforms.hyperpod import place
 from tests.contract.harness import validate_inference_endpoint_config
 from tests.helpers import config_problems, plan, plan_config
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 import infra.config.endpoint as endpoint_module
 import infra.config.stack as stack_module
 from infra.config.base import StrictModel
-from infra.platforms import PLATFORMS
+from infra.config.stack import STACK_MODELS, settings_model
 from tests.helpers import config_problems, k8s_config, load, stack_names
 
 
@@ -20,7 +20,7 @@ def _strict_models() -> list[type[BaseModel]]:
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, StrictModel) and obj is not StrictModel:
                 models.add(obj)
-    models.update(spec.settings_model for spec in PLATFORMS.values())
+    models.update(settings_model(name) for name in STACK_MODELS)
     return sorted(models, key=lambda m: m.__name__)
 
 
@@ -131,7 +131,7 @@ def test_r9_tensor_parallel_adds_memory() -> None:
 
 
 def test_model_outside_the_catalog_uses_config_facts_or_warns() -> None:
-    from infra.config.rules import stack_warnings
+    from infra.validate.rules import stack_warnings
 
     unknown = k8s_config(model="acme/secret-model-13b")
     assert config_problems(unknown) == []

@@ -15,7 +15,7 @@ from components.platforms.k3s_hosts import (
     boot_disk_gb,
     render_startup_script,
 )
-from infra.platforms.k3s_gcp import K3S_VERSION, TOOLKIT_VERSION
+from infra.config.platforms.k3s_gcp import K3S_VERSION, TOOLKIT_VERSION
 
 VALUES = StartupValues(
     role="server", k3s_version=K3S_VERSION, toolkit_version=TOOLKIT_VERSION,

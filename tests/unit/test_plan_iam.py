@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.plan_iam import iam_report
+from infra.plan.iam import iam_report
 
 
 def test_roles_trust_attachments_and_statements_are_listed() -> None:

@@ -17,13 +17,15 @@ from typing import Any
 import yaml
 
 from infra.config.base import NAMESPACE, ConfigError, Problem
-from infra.config.rules import stack_warnings
-from infra.config.stack import load_stack_config
-from infra.mocks import SECRET, Registration, redact, run_under_mocks
-from infra.plan_iam import iam_report
-from infra.platforms import PLATFORMS
+from infra.plan.hooks import hooks_for
+from infra.plan.iam import iam_report
+from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
+from infra.program import compose
+from infra.validate.load import load_stack_config
+from infra.validate.registry import PLATFORMS
+from infra.validate.rules import stack_warnings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
 # Stands in for `secure:` values, which only the Pulumi CLI can decrypt.
 SECRET_PLACEHOLDER = "plan-placeholder-secret"
@@ -95,21 +97,20 @@ def manifests_of(registrations: list[Registration]) -> dict[str, dict[str, Any]]
 
 
 def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Plan:
-    """Validate the config, run the program under mocks and collect the plan."""
-    from infra.program import build_stack
-
+    """Validate the config once, run the program on it under mocks and collect the plan."""
     prefix = f"{NAMESPACE}:"
     raw = {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
     stack_config = load_stack_config(raw)  # raises ConfigError before anything runs
-    outputs, registrations = run_under_mocks(build_stack, config, secret_keys, stack)
+    state_hooks, call_hooks = hooks_for(stack_config.platform)
+    outputs, registrations = run_under_mocks(
+        lambda: compose(stack_config), config, secret_keys, stack, state_hooks, call_hooks)
     resources = [
         {"type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
          "inputs": redact(r.inputs)}
         # Registration order depends on async scheduling; sort so plans diff cleanly.
         for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
-    spec = PLATFORMS[stack_config.platform]
-    version = spec.kubernetes_version(stack_config.platform_settings)
+    version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
     return Plan(stack, stack_config.platform, version, outputs, resources,
                 manifests_of(registrations), stack_warnings(stack_config))
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from infra.config.base import ConfigError
-from infra.plan import ROOT, plan_stack, read_stack_file, stack_file, summary, write_plan
+from infra.plan.offline import ROOT, plan_stack, read_stack_file, stack_file, summary, write_plan
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,21 +1,16 @@
 """Run the real program under Pulumi's mock engine and record every resource it registers.
 
 Used by the offline plan and the unit tests. Cloud-specific results the mock engine cannot know
-(load balancer hostnames, cluster kubeconfigs, availability zones) come from `STATE_HOOKS` and
-`CALL_HOOKS`, keyed by type token, so platforms add their own without touching this module.
+(load balancer hostnames, cluster kubeconfigs, availability zones) come from state and call
+hooks keyed by type token (`infra/plan/hooks.py`, per platform), passed in by the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -26,59 +21,9 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 SECRET = "[secret]"
-PLAN_DOMAIN = "plan.invalid"
 
 StateHook = Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]
 CallHook = Callable[[pulumi.runtime.MockCallArgs], dict[str, Any]]
-
-
-def _lb_status(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
-    """A recognisable fake hostname for a load balancer the plan cannot create."""
-    spec = args.inputs.get("spec") or {}
-    if args.typ.endswith(":Service") and spec.get("type") != "LoadBalancer":
-        return {}
-    hostname = f"{args.name}.lb.{PLAN_DOMAIN}"
-    return {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
-
-
-def _stack_reference(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
-    """Outputs of a referenced stack, taken from that stack's own offline plan.
-
-    The referenced stack is planned in a child process (the mock engine is process-global), so
-    a workload stack plans against exactly what its cluster stack's plan exports.
-    """
-    full_name = str(args.inputs.get("name") or args.name)
-    stack = full_name.rsplit("/", 1)[-1]
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [sys.executable, "-m", "infra", "plan", "--stack", stack, "--out", tmp, "--quiet"],
-            capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parent.parent,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"planning referenced stack {stack!r} failed:\n{proc.stderr}")
-        outputs = json.loads((Path(tmp) / "outputs.json").read_text(encoding="utf-8"))
-    secret_names = sorted(k for k, v in outputs.items() if v == SECRET)
-    return {"name": full_name, "outputs": outputs, "secretOutputNames": secret_names}
-
-
-STATE_HOOKS: dict[str, StateHook] = {
-    "kubernetes:networking.k8s.io/v1:Ingress": _lb_status,
-    "kubernetes:core/v1:Service": _lb_status,
-    "random:index/randomPassword:RandomPassword": lambda a: {"result": f"plan-{a.name}"},
-    "pulumi:pulumi:StackReference": _stack_reference,
-}
-CALL_HOOKS: dict[str, CallHook] = {}
-
-
-def _hooks() -> tuple[dict[str, StateHook], dict[str, CallHook]]:
-    """Generic hooks plus each registered platform's own (cluster outputs, invokes)."""
-    from infra.platforms import PLATFORMS
-
-    state, calls = dict(STATE_HOOKS), dict(CALL_HOOKS)
-    for spec in PLATFORMS.values():
-        state.update(spec.plan_state_hooks)
-        calls.update(spec.plan_call_hooks)
-    return state, calls
 
 
 @dataclass
@@ -101,9 +46,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
     wire_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     state_hooks: dict[str, StateHook] = field(default_factory=dict)
     call_hooks: dict[str, CallHook] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.state_hooks, self.call_hooks = _hooks()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         hook = self.state_hooks.get(args.typ)
@@ -204,10 +146,12 @@ def run_under_mocks(
     config: dict[str, str],
     secret_keys: list[str],
     stack: str,
+    state_hooks: dict[str, StateHook] | None = None,
+    call_hooks: dict[str, CallHook] | None = None,
 ) -> tuple[dict[str, Any], list[Registration]]:
     """Run `program` with `config` under the mock engine (preview=False); outputs and resources."""
     _ensure_event_loop()
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(state_hooks=dict(state_hooks or {}), call_hooks=dict(call_hooks or {}))
     # Warnings reach the user through the plan summary; the mock engine's log would repeat them.
     quiet = logging.getLogger("inference-stacks.plan.engine")
     quiet.addHandler(logging.NullHandler())

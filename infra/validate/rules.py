@@ -12,23 +12,20 @@ from collections import Counter
 
 from components import engines, names
 from components.gpu_catalog import default_dtype
-from components.model_catalog import (
-    ModelFacts,
-    check_memory_fit,
-    exceeds_native_context,
-    lookup_model,
-)
+from components.model_catalog import check_memory_fit, exceeds_native_context
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import StackConfig
-from infra.platforms.base import Placement, PlacementError, PlatformSpec
+from infra.validate.placement import Placement, PlacementError
+from infra.validate.registry import OPTIONAL_FEATURES, PLATFORMS, PlatformRules
+from infra.validate.sizing import model_facts
 
 
 def _at(index: int, *parts: str | int) -> str:
     return f"{NAMESPACE}:" + key_path("endpoints", index, *parts)
 
 
-def check_stack(config: StackConfig, spec: PlatformSpec) -> list[Problem]:
+def check_stack(config: StackConfig, spec: PlatformRules) -> list[Problem]:
     """Every cross-field problem of the stack, endpoint by endpoint, then the platform's."""
     problems: list[Problem] = []
     counts = Counter((e.namespace, e.name) for e in config.endpoints)
@@ -42,23 +39,20 @@ def check_stack(config: StackConfig, spec: PlatformSpec) -> list[Problem]:
             problems.append(Problem(_at(index, *exc.field_path.split(".")), str(exc)))
             continue
         problems += check_gpu_fit(index, endpoint, placement)
-    return problems + _platform_features(config) + spec.check(config)
+    return problems + _platform_features(config, spec) + spec.check(config)
 
 
-# Endpoint settings only the HyperPod inference operator implements; elsewhere they would be
-# silently ignored (R8's spirit: every setting is honoured or rejected).
-HYPERPOD_ONLY = ("kv_cache", "routing", "autoscaling")
-
-
-def _platform_features(config: StackConfig) -> list[Problem]:
-    if config.platform == "hyperpod":
-        return []
-    return [
-        Problem(_at(index, field), f"only platform hyperpod implements {field}; remove it")
-        for index, endpoint in enumerate(config.endpoints)
-        for field in HYPERPOD_ONLY
-        if getattr(endpoint, field, None) is not None
-    ]
+def _platform_features(config: StackConfig, spec: PlatformRules) -> list[Problem]:
+    """Optional endpoint settings the stack's platform does not implement."""
+    problems = []
+    for index, endpoint in enumerate(config.endpoints):
+        for feature in OPTIONAL_FEATURES:
+            if getattr(endpoint, feature, None) is None or feature in spec.features:
+                continue
+            where = ", ".join(sorted(n for n, p in PLATFORMS.items() if feature in p.features))
+            problems.append(Problem(_at(index, feature),
+                                    f"only platform {where} implements {feature}; remove it"))
+    return problems
 
 
 def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> list[Problem]:
@@ -113,14 +107,6 @@ def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> 
             _at(index, "api_key"), "false, but internet-facing exposure needs an API key (R24)"
         ))
     return problems
-
-
-def model_facts(endpoint: EndpointConfig) -> ModelFacts | None:
-    """Facts from the stack config when given, else from the built-in catalog."""
-    if endpoint.model_facts is not None:
-        f = endpoint.model_facts
-        return ModelFacts(f.parameters_b, f.num_layers, f.num_kv_heads, f.head_dim, f.dtype_bytes)
-    return lookup_model(endpoint.model)
 
 
 def check_gpu_fit(index: int, endpoint: EndpointConfig, placement: Placement) -> list[Problem]:

@@ -1,0 +1,1 @@
+"""Each platform's settings section (`inference-stacks:<section>`), typed models only."""

@@ -1,0 +1,30 @@
+"""Section `inference-stacks:kubernetes`: an existing cluster from a kubeconfig (on-prem too)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from infra.config.base import StrictModel
+
+
+class KubernetesSettings(StrictModel):
+    """Section `inference-stacks:kubernetes`."""
+
+    kubeconfig_path: str | None = Field(
+        None, description="Kubeconfig file; exported as a secret output for smoke checks."
+    )
+    context: str | None = Field(None, description="Kubeconfig context; default the current one.")
+    kubernetes_version: str = Field(
+        "1.33", pattern=r"^1\.[0-9]+$", description="Cluster version, for schema validation."
+    )
+    aws_load_balancer_controller: bool = Field(
+        False, description="The cluster runs the AWS Load Balancer Controller (allows alb/nlb)."
+    )
+    aws_region: str | None = Field(None, description="AWS region of the cluster, if on AWS.")
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Extra node labels GPU pods must match."
+    )
+    runtime_class: str | None = Field(
+        None, description="RuntimeClass for GPU pods (nvidia on K3s); default none."
+    )
+

@@ -1,0 +1,123 @@
+"""The stack outputs contract (version 1): one typed model for the producer and the readers.
+
+The program builds each endpoint's entry with these models (`infra/resolve/outputs.py`) and
+exports them; `smoke/outputs.py` parses `pulumi stack output --json` with the same models, so
+smoke checks and benchmarks never re-derive a URL, a served model name or a scheme (R5, R17).
+`docs/outputs.schema.json` is generated from `StackOutputs` (a test keeps it current).
+
+Readers ignore keys they do not know, so later versions can add keys without breaking them.
+Imports nothing from this project: every layer may use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class OutputsError(Exception):
+    """The outputs could not be read or do not follow the contract (a usage error, exit 2)."""
+
+
+class _Open(BaseModel):
+    # Outputs may grow new keys in later contract versions; readers ignore what they do not use.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class GpuOutput(_Open):
+    type: str | None = Field(default=None, description="GPU model (A10G, L4, T4); null for CPU.")
+    count: int = Field(default=0, description="GPUs per replica.")
+    instance_type: str | None = Field(default=None, description="Pinned node instance type.")
+
+
+class SloOutput(_Open):
+    ttft_p95_ms: float | None = Field(default=None, description="P95 time to first token, ms.")
+    tpot_p95_ms: float | None = Field(default=None, description="P95 time per output token, ms.")
+    itl_p95_ms: float | None = Field(default=None, description="P95 inter-token latency, ms.")
+    e2e_p95_ms: float | None = Field(default=None, description="P95 end-to-end latency, ms.")
+    success_rate_min: float | None = Field(default=None, description="Minimum success rate, 0..1.")
+
+
+class LoadBalancerOutput(_Open):
+    provider: Literal["aws"] = Field(description="Cloud that owns the load balancer.")
+    type: Literal["alb", "nlb"] = Field(description="Load balancer kind.")
+    scheme: Literal["internal", "internet-facing"] = Field(description="Requested scheme.")
+    region: str | None = Field(default=None, description="AWS region of the load balancer.")
+    hostname: str | None = Field(default=None, description="DNS name, once provisioned.")
+
+
+class RouterOutput(_Open):
+    policy: str = Field(description="vllm-router policy (power_of_two, round_robin, ...).")
+    image: str = Field(description="Router image, pinned.")
+    replicas: int = Field(description="Router replicas.")
+    metrics_port: int = Field(description="Port of the router's own vllm_router_* metrics.")
+    discovery: Literal["kubernetes"] = Field(description="How the router finds its engines.")
+    engine_service: str = Field(description="Service of the engines behind the router.")
+    engine_selector: dict[str, str] = Field(description="Pod labels of those engines.")
+
+
+class EndpointOutput(_Open):
+    name: str = Field("", exclude=True,
+                      description="The endpoint's key in `endpoints` (filled by the reader).")
+    engine: Literal["vllm", "sglang"] = Field(description="Serving engine.")
+    model: str = Field(description="Model id the engine loads.")
+    served_model_name: str = Field(description="The `model` clients must send (R5).")
+    base_url: str = Field(description="OpenAI base URL without /v1.")
+    exposure: Literal["cluster", "internal", "public"] = Field(
+        description="cluster: in-cluster only; internal: VPC load balancer; public: internet.")
+    namespace: str | None = Field(default=None, description="Namespace of `service`.")
+    service: str | None = Field(default=None, description="Service clients (or port-forward) use.")
+    port: int = Field(description="Port of `service`.")
+    api_key: str | None = Field(default=None, description="Bearer key (secret) or null when open.")
+    health_path: str = Field("/health", description="Readiness path of what `service` fronts.")
+    metrics_path: str = Field("/metrics", description="Prometheus metrics path of the engine.")
+    gpu: GpuOutput = Field(default_factory=GpuOutput, description="GPUs per replica.")
+    replicas: int = Field(1, description="Engine replicas.")
+    slos: SloOutput = Field(default_factory=SloOutput, description="Benchmark SLOs.")
+    selector: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels of the serving pods (for port-forward)."
+    )
+    load_balancer: LoadBalancerOutput | None = Field(
+        default=None, description="The AWS load balancer in front, if any (R17, R22).")
+    router: RouterOutput | None = Field(
+        default=None, description="The managed router in front of the engines, if any.")
+
+
+class StackOutputs(_Open):
+    """Every stack's outputs; platforms add their own keys beside these (cluster names, ...)."""
+
+    schema_version: int = Field(description=f"Contract version; this is {SCHEMA_VERSION}.")
+    platform: str = Field(description="The stack's platform.")
+    endpoints: dict[str, EndpointOutput] = Field(description="Endpoints by name.")
+    kubeconfig: str | None = Field(default=None, description="Cluster kubeconfig (secret) if any.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        endpoints = data.get("endpoints") if isinstance(data, dict) else None
+        if isinstance(endpoints, dict):
+            named = {k: {**v, "name": k} if isinstance(v, dict) else v
+                     for k, v in endpoints.items()}
+            data = {**data, "endpoints": named}
+        return data
+
+    def select(self, names: list[str] | None) -> list[EndpointOutput]:
+        """The endpoints named (all when `names` is empty), or OutputsError for unknown names."""
+        if not names:
+            return list(self.endpoints.values())
+        unknown = [n for n in names if n not in self.endpoints]
+        if unknown:
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise OutputsError(f"endpoint {', '.join(unknown)!s} not in outputs (known: {known})")
+        return [self.endpoints[n] for n in names]
+
+
+def json_schema() -> dict[str, Any]:
+    """The contract as JSON Schema (what `docs/outputs.schema.json` holds)."""
+    schema = StackOutputs.model_json_schema(mode="serialization")
+    schema["$id"] = "https://inference-stacks.invalid/outputs.schema.json"
+    schema["title"] = f"inference-stacks stack outputs, contract v{SCHEMA_VERSION}"
+    return schema

@@ -1,0 +1,54 @@
+"""Endpoint config + placement -> the flat spec HyperPod's `InferenceEndpointConfig` renderer
+takes."""
+
+from __future__ import annotations
+
+from components import hyperpod_manifest as hp
+from infra.config.endpoint import EndpointConfig, FsxSource, HuggingFaceSource, S3Source
+from infra.config.platforms.hyperpod import HyperPodSettings
+from infra.resolve.endpoint import engine_profile, engine_settings, probe_spec
+from infra.validate.placement import Placement
+
+
+def _source(endpoint: EndpointConfig, settings: HyperPodSettings,
+            has_hf_token: bool) -> hp.HyperPodSource:
+    source, prefetch = endpoint.source, settings.prefetch_models and endpoint.kv_cache is None
+    if isinstance(source, S3Source):
+        return hp.HyperPodSource("s3", s3_bucket=source.bucket,
+                                 s3_region=source.region or settings.region,
+                                 location=source.prefix.strip("/") or None, prefetch=prefetch)
+    if isinstance(source, FsxSource):
+        return hp.HyperPodSource("fsx", fsx_file_system_id=source.file_system_id,
+                                 fsx_mount_name=source.mount_name,
+                                 location=source.path.strip("/") or None, prefetch=prefetch)
+    assert isinstance(source, HuggingFaceSource)
+    wanted = source.use_token is not False and has_hf_token
+    return hp.HyperPodSource("huggingface", hf_model_id=endpoint.model,
+                             hf_token_secret=f"{endpoint.name}-hf-token" if wanted else None,
+                             hf_commit=source.revision, prefetch=prefetch)
+
+
+def hyperpod_endpoint_spec(endpoint: EndpointConfig, placement: Placement,
+                           settings: HyperPodSettings,
+                           has_hf_token: bool) -> hp.HyperPodEndpointSpec:
+    """Engine-neutral endpoint config -> the flat spec the CR renderer takes."""
+    profile = engine_profile(endpoint)
+    assert placement.instance_type is not None, "place() always pins an ml.* type"
+    kv, auto = endpoint.kv_cache, endpoint.autoscaling
+    return hp.HyperPodEndpointSpec(
+        name=endpoint.name, namespace=endpoint.namespace, profile=profile,
+        image=endpoint.image or profile.image, model=endpoint.model,
+        served_model_name=endpoint.served_name,
+        engine_settings=engine_settings(endpoint, placement),
+        source=_source(endpoint, settings, has_hf_token), instance_type=placement.instance_type,
+        replicas=endpoint.replicas, gpu_count=placement.count, cpu=endpoint.resources.cpu,
+        memory=endpoint.resources.memory, probes=probe_spec(endpoint),
+        routing_strategy=endpoint.routing.strategy if endpoint.routing else None,
+        kv_cache=hp.HyperPodKvCache(kv.l1, kv.l2_backend, kv.l2_redis_url) if kv else None,
+        autoscaling=hp.HyperPodAutoscaling(
+            auto.min_replicas, auto.max_replicas, auto.prometheus_server_address,
+            auto.query or f"sum({profile.queue_metric})", auto.target_value,
+            auto.polling_interval_seconds, auto.cooldown_seconds) if auto else None,
+        api_key=endpoint.api_key, extra_env=dict(endpoint.env),
+        extra_args=tuple(endpoint.engine_args.extra_args),
+    )

@@ -1,0 +1,114 @@
+"""The outputs contract entries (`infra/contract.py`), built once for every platform.
+
+Values may be Pulumi Outputs (URLs, keys, hostnames known only after `up`): the models are
+filled with `model_construct`, which skips validation, and dumped back to plain dicts for
+`pulumi.export`. The plan test validates every stack's resolved outputs against the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+import pulumi
+
+from components import router_manifests as rm
+from components.engines import EngineProfile
+from components.spec import ExposureSpec
+from infra.config.endpoint import EndpointConfig
+from infra.config.stack import StackConfig
+from infra.contract import (
+    SCHEMA_VERSION,
+    EndpointOutput,
+    GpuOutput,
+    LoadBalancerOutput,
+    RouterOutput,
+    SloOutput,
+)
+from infra.validate.placement import Placement
+
+
+class Serving(Protocol):
+    """What a deployed endpoint (or its router) tells clients: the contract's location fields."""
+
+    base_url: pulumi.Output[str]
+    service: Any
+    port: Any
+    selector: Any
+
+
+class DeployedEndpoint(Serving, Protocol):
+    service_namespace: Any
+    api_key: pulumi.Output[str] | None
+    hostname: pulumi.Output[str] | None
+
+
+def _resolved(value: pulumi.Output[str] | None) -> str:
+    """A value Pulumi resolves after `up`: the model holds the Output until export."""
+    return cast(str, value)
+
+
+def _dump(model: EndpointOutput) -> dict[str, Any]:
+    # `router` is absent, not null, for endpoints without one (contract v1 as first published).
+    exclude = {"router"} if model.router is None else set()
+    return model.model_dump(warnings=False, exclude=exclude)
+
+
+def endpoint_entry(endpoint: EndpointConfig, stack: StackConfig, placement: Placement,
+                   profile: EngineProfile, exposure: ExposureSpec, deployed: DeployedEndpoint,
+                   region: str | None) -> EndpointOutput:
+    """One endpoint's entry in the outputs contract (v1), whatever the platform."""
+    load_balancer = None
+    if exposure.type != "cluster":
+        load_balancer = LoadBalancerOutput.model_construct(
+            provider="aws", type=exposure.type, scheme=exposure.scheme, region=region,
+            hostname=_resolved(deployed.hostname))
+    return EndpointOutput.model_construct(
+        engine=endpoint.engine,
+        model=endpoint.model,
+        served_model_name=endpoint.served_name,
+        base_url=_resolved(deployed.base_url),
+        exposure=exposure.label,
+        namespace=deployed.service_namespace,
+        service=deployed.service,
+        port=deployed.port,
+        api_key=_resolved(deployed.api_key),
+        health_path=profile.health_path,
+        metrics_path=profile.metrics_path,
+        gpu=GpuOutput.model_construct(
+            type=placement.gpu.name if placement.gpu else None, count=placement.count,
+            instance_type=placement.instance_type),
+        replicas=endpoint.replicas,
+        slos=SloOutput.model_construct(**stack.slos_for(endpoint).model_dump()),
+        selector=deployed.selector,
+        load_balancer=load_balancer,
+        router=None,
+    )
+
+
+def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
+                 engine_service: str, engine_selector: dict[str, str]) -> EndpointOutput:
+    """The entry of a managed endpoint: clients go to the router, which fronts the engines."""
+    return entry.model_copy(update={
+        "base_url": router.base_url,
+        "service": router.service,
+        "port": router.port,
+        "selector": router.selector,
+        # The router's /health is 200 even with no engine; /readiness only with a healthy one.
+        "health_path": rm.READINESS_PATH,
+        "router": RouterOutput.model_construct(
+            policy=spec.policy, image=spec.image, replicas=spec.replicas,
+            metrics_port=spec.prometheus_port, discovery="kubernetes",
+            engine_service=engine_service, engine_selector=engine_selector),
+    })
+
+
+def stack_outputs(stack: StackConfig, kubeconfig: Any, endpoints: dict[str, EndpointOutput],
+                  platform_outputs: dict[str, Any]) -> dict[str, Any]:
+    """The whole stack's outputs: contract keys, then the platform's own."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "platform": stack.platform,
+        "kubeconfig": kubeconfig,
+        "endpoints": {name: _dump(entry) for name, entry in endpoints.items()},
+        **platform_outputs,
+    }

@@ -1,0 +1,1 @@
+"""Per-platform pure rules: `place` (GPU placement) and `check` (platform problems)."""

@@ -1,0 +1,155 @@
+"""Platform `eks` rules: pools and pinning (R3, R25), exposure needs, cache vs root volume (R18),
+and pool capacity vs the replicas the endpoints ask for."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from typing import Any
+
+from components.gpu_catalog import lookup_gpu, lookup_instance_type
+from components.platforms.eks import POOL_LABEL
+from infra.config.base import NAMESPACE, Problem, key_path
+from infra.config.endpoint import EndpointConfig, FsxSource, S3Source
+from infra.config.platforms.eks import EksSettings, GpuPool
+from infra.config.stack import EksStack
+from infra.validate.placement import Placement, PlacementError
+from infra.validate.sizing import cache_size
+
+SECTION = f"{NAMESPACE}:eks"
+# Images (vLLM/SGLang are ~10-20 GiB unpacked) and the OS share the root volume with emptyDir
+# model caches; leave this much beside the caches (R18).
+IMAGE_HEADROOM_GIB = 40
+
+
+def _pool_summary(settings: EksSettings) -> str:
+    return ", ".join(f"{p.name} ({', '.join(p.instance_types)})" for p in settings.gpu_pools)
+
+
+def _resolve_pool(endpoint: EndpointConfig, settings: EksSettings) -> GpuPool:
+    request = endpoint.gpu
+    if request.pool is not None:
+        pool = settings.pool(request.pool)
+        if pool is None:
+            raise PlacementError("gpu.pool", f"{request.pool!r} is not a GPU pool of "
+                                 f"{SECTION}.gpu_pools; known: {_pool_summary(settings)}")
+        return pool
+    if request.instance_type is not None:
+        wanted = request.instance_type.strip().lower()
+        pools = [p for p in settings.gpu_pools if wanted in p.instance_types]
+        if not pools:
+            raise PlacementError("gpu.instance_type", f"no GPU pool allows {wanted!r}; pools: "
+                                 f"{_pool_summary(settings)} (add it to {SECTION}.gpu_pools)")
+        return pools[0]
+    candidates = settings.gpu_pools
+    if request.type is not None:
+        gpu = lookup_gpu(request.type)
+        candidates = [p for p in candidates if gpu is not None and
+                      pool_gpu(p)[0].name == gpu.name]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise PlacementError("gpu.pool", f"name one of the GPU pools ({_pool_summary(settings)}) "
+                         "or gpu.instance_type, so pods are pinned to it (R3)")
+
+
+def pool_gpu(pool: GpuPool) -> tuple[Any, int]:
+    instance = lookup_instance_type(pool.instance_types[0])
+    assert instance is not None, "GpuPool validates its instance types against the catalog"
+    return instance.gpu, instance.gpu_count
+
+
+def place(endpoint: EndpointConfig, settings: EksSettings) -> Placement:
+    """Pool -> instance type from the catalog -> pinned Placement + pool selector (R3, R25)."""
+    request = endpoint.gpu
+    pool = _resolve_pool(endpoint, settings)
+    gpu, per_node = pool_gpu(pool)
+    if request.instance_type is not None:
+        instance_type = request.instance_type.strip().lower()
+        if instance_type not in pool.instance_types:
+            raise PlacementError("gpu.instance_type", f"{instance_type!r} is not in pool "
+                                 f"{pool.name!r} ({', '.join(pool.instance_types)})")
+    elif len(pool.instance_types) == 1:
+        instance_type = pool.instance_types[0]
+    else:
+        raise PlacementError("gpu.instance_type", f"pool {pool.name!r} allows "
+                             f"{', '.join(pool.instance_types)}; name one so pods are pinned (R3)")
+    if request.type is not None and (found := lookup_gpu(request.type)) != gpu:
+        name = found.name if found else repr(request.type)
+        raise PlacementError("gpu.type", f"{name} but pool {pool.name!r} has {gpu.name}")
+    if request.count > per_node:
+        raise PlacementError("gpu.count", f"{request.count} GPUs per replica but "
+                             f"{instance_type} has {per_node}")
+    return Placement.pinned(gpu, request.count, instance_type, {POOL_LABEL: pool.name})
+
+
+def _gib(quantity: str) -> float:
+    """Kubernetes quantity -> GiB (binary and decimal suffixes)."""
+    match = re.match(r"^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$", quantity)
+    if match is None:
+        return 0.0
+    factor = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6,
+              "G": 1e9, "T": 1e12, None: 1}[match.group(2)]
+    return float(match.group(1)) * factor / 2**30
+
+
+def _endpoint_problems(index: int, endpoint: EndpointConfig, settings: EksSettings,
+                       gpus_by_pool: dict[str, int]) -> list[Problem]:
+    at = f"{NAMESPACE}:" + key_path("endpoints", index)
+    problems = []
+    exposure = endpoint.exposure
+    if exposure.type != "cluster" and not settings.aws_load_balancer_controller:
+        problems.append(Problem(f"{at}.exposure.type", f"{exposure.type!r} needs the AWS Load "
+                                f"Balancer Controller; set {SECTION}.aws_load_balancer_controller"
+                                ": true or use type cluster"))
+    if exposure.scheme == "internet-facing" and settings.vpc.existing_vpc_id and \
+            not settings.vpc.public_subnet_ids:
+        problems.append(Problem(f"{at}.exposure.scheme", "internet-facing needs public subnets: "
+                                f"set {SECTION}.vpc.public_subnet_ids"))
+    if isinstance(endpoint.source, FsxSource):
+        problems.append(Problem(f"{at}.source.type", "'fsx' is only for platform hyperpod"))
+    if isinstance(endpoint.source, S3Source) and endpoint.source.credentials_secret is None:
+        problems.append(Problem(
+            f"{at}.source.credentials_secret", "missing; platform eks does not create an IRSA "
+            "role for engine pods and node credentials are not reachable from pods (IMDSv2 hop "
+            "limit 1), so name a Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"))
+    try:
+        placement = place(endpoint, settings)
+    except PlacementError:
+        return problems  # reported by the shared rules with its key path
+    pool = settings.pool(placement.node_selector[POOL_LABEL])
+    assert pool is not None
+    gpus_by_pool[pool.name] += endpoint.replicas * placement.count
+    if endpoint.cache.type == "emptydir":
+        need = _gib(cache_size(endpoint)) * math.ceil(_per_node(endpoint, placement, pool))
+        if need + IMAGE_HEADROOM_GIB > pool.root_volume_gib:
+            problems.append(Problem(f"{at}.cache.size", (
+                f"{cache_size(endpoint)} per replica on nodes of pool {pool.name!r} with a "
+                f"{pool.root_volume_gib} GiB root volume leaves less than {IMAGE_HEADROOM_GIB} "
+                f"GiB for images (R18); raise {SECTION}.gpu_pools[].root_volume_gib to at least "
+                f"{math.ceil(need + IMAGE_HEADROOM_GIB)} or lower the cache size")))
+    return problems
+
+
+def _per_node(endpoint: EndpointConfig, placement: Placement, pool: GpuPool) -> float:
+    """Replicas of this endpoint that can share one node of the pool."""
+    return max(1, min(endpoint.replicas, pool_gpu(pool)[1] // placement.count))
+
+
+def check(config: EksStack) -> list[Problem]:
+    """Exposure needs, sources, cache vs root volume, and pool capacity vs replicas."""
+    settings = config.platform_settings
+    problems: list[Problem] = []
+    gpus_by_pool: dict[str, int] = defaultdict(int)
+    for index, endpoint in enumerate(config.endpoints):
+        problems += _endpoint_problems(index, endpoint, settings, gpus_by_pool)
+    for i, pool in enumerate(settings.gpu_pools):
+        capacity = pool.max_size * pool_gpu(pool)[1]
+        if settings.autoscaling == "managed" and gpus_by_pool[pool.name] > capacity:
+            problems.append(Problem(
+                f"{SECTION}.gpu_pools[{i}].max_size",
+                f"{pool.max_size} nodes x {pool_gpu(pool)[1]} GPU = {capacity} GPUs, but the "
+                f"endpoints on pool {pool.name!r} need {gpus_by_pool[pool.name]}; raise max_size",
+            ))
+    return problems
+
