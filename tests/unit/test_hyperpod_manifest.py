@@ -18,6 +18,7 @@ from components.platforms import hyperpod_routing as routing
 from components.spec import ExposureSpec, ProbeSpec
 from tests.contract.harness import (
     parse_sglang_argv,
+    parse_vllm_argv,
     validate_inference_endpoint_config,
     validate_k8s_manifest,
 )
@@ -113,6 +114,7 @@ def test_one_port_for_invocation_probes_metrics_and_args(profile: str) -> None: 
     assert {p["httpGet"]["port"] for p in body["worker"]["probes"].values()} == {port}
 
 
+@pytest.mark.engines
 def test_sglang_always_enables_metrics_and_its_parser_accepts_the_args() -> None:  # R7
     args = render(spec(engine="sglang"))["spec"]["worker"]["args"]
     assert "--enable-metrics" in args
@@ -207,10 +209,9 @@ def test_router_ingress_and_worker_service_are_valid_kubernetes_objects() -> Non
     validate_k8s_manifest(routing.worker_service(spec()), "1.33")
 
 
+@pytest.mark.engines
 @pytest.mark.parametrize("variant", ["vllm-s3-routing-l1", "vllm-hf-token-commit",
                                      "vllm-tp2-kvaware"])
 def test_vllm_parser_accepts_the_worker_args(variant: str) -> None:
-    from tests.contract.harness import parse_vllm_argv
-
     parsed = parse_vllm_argv(render(VARIANTS[variant])["spec"]["worker"]["args"])
     assert parsed.served_model_name == ["Qwen3-4B-Instruct-2507"]
