@@ -62,3 +62,17 @@ def test_unreadable_or_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text("config: [unclosed\n")
     proc = run_plan("--config-file", str(bad))
     assert proc.returncode == 2 and "not valid YAML" in proc.stderr
+
+
+def test_a_successful_plan_prints_no_traceback_at_exit(tmp_path: Path) -> None:
+    """Unclosed event loops once printed `Exception ignored in BaseEventLoop.__del__` after
+    about one plan in four; ten clean runs in a row would happen by chance about 6% of the
+    time with that defect."""
+    for run in range(10):
+        proc = subprocess.run(
+            [sys.executable, "-m", "infra", "plan", "--stack", "k8s-dev", "--quiet",
+             "--out", str(tmp_path / str(run))],
+            capture_output=True, text=True, cwd=ROOT, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, \
+            proc.stderr

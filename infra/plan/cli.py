@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -55,10 +57,24 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _close_event_loops() -> None:
+    """Close the mock engine's event loops before exit. Pulumi's sync helpers create a loop in
+    each worker thread and never close it; left to the garbage collector at interpreter
+    shutdown, such a loop can outlive its self-pipe socket and print a BaseEventLoop.__del__
+    traceback after a successful plan. Collected now, they close cleanly."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    if not loop.is_closed():
+        loop.close()
+    gc.collect()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "plan":
+    if args.command != "plan":
+        raise AssertionError(args.command)
+    try:
         return run_plan(args)
-    raise AssertionError(args.command)
+    finally:
+        _close_event_loops()
 
 
