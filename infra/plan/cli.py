@@ -61,9 +61,11 @@ def _close_event_loops() -> None:
     """Close the mock engine's event loops before exit. Pulumi's sync helpers create a loop in
     each worker thread and never close it; left to the garbage collector at interpreter
     shutdown, such a loop can outlive its self-pipe socket and print a BaseEventLoop.__del__
-    traceback after a successful plan. Collected now, they close cleanly."""
+    traceback after a successful plan. Joining the worker threads frees their loops, and
+    collected now, they close cleanly."""
     loop = asyncio.get_event_loop_policy().get_event_loop()
     if not loop.is_closed():
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
     gc.collect()
 

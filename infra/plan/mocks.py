@@ -8,6 +8,7 @@ hooks keyed by type token (`infra/plan/hooks.py`, per platform), passed in by th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self._recording = mocks
+        # Pulumi's sync helpers give each worker thread an event loop and never close it; left
+        # to interpreter shutdown, one can outlive its self-pipe and print a traceback.
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _remember_thread_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # this thread has no loop of its own
+            self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
 
     def RegisterResource(self, request: Any) -> Any:
         key = f"{request.type}::{request.name}"
@@ -82,7 +90,22 @@ class RecordingMonitor(MockMonitor):
         # Deserializing lifts a nested secret to every key beside it (a whole CR spec would read
         # `[secret]`); the wire form keeps each secret where it is, as Pulumi's state does.
         self._recording.wire_inputs[key] = _wire_leaves(json_format.MessageToDict(request.object))
-        return super().RegisterResource(request)
+        try:
+            return super().RegisterResource(request)
+        finally:
+            self._remember_thread_loop()
+
+    def Invoke(self, request: Any) -> Any:
+        try:
+            return super().Invoke(request)
+        finally:
+            self._remember_thread_loop()
+
+    def close_thread_loops(self, keep: asyncio.AbstractEventLoop) -> None:
+        for loop in self.thread_loops - {keep}:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+        self.thread_loops.clear()
 
 
 def _wire_leaves(value: Any) -> Any:
@@ -156,8 +179,9 @@ def run_under_mocks(
     quiet = logging.getLogger("inference-stacks.plan.engine")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=False,
-                             logger=quiet, monitor=RecordingMonitor(mocks))
+                             logger=quiet, monitor=monitor)
     pulumi.runtime.set_all_config(config, secret_keys)
     result: dict[str, Any] = {}
 
@@ -165,4 +189,5 @@ def run_under_mocks(
         result["outputs"] = await resolve(program())
 
     _sync_await(run_pulumi_func(lambda: asyncio.ensure_future(body())))
+    monitor.close_thread_loops(keep=asyncio.get_event_loop_policy().get_event_loop())
     return result["outputs"], mocks.registrations
