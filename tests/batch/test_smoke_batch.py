@@ -6,16 +6,23 @@ import argparse
 import contextlib
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, get_args
 
 import pytest
+from kubernetes.client import V1ObjectMeta, V1Pod, V1PodStatus
 
-from smoke import batch
+from components.batch_feeder import DEFAULT_METRICS_PORT, STATUSES
+from components.batch_feeder.results import Progress
+from components.batch_feeder.serve import start_server
+from smoke import batch, reach
 from smoke.batch_checks import Bounds, ShardStatus
+from smoke.outputs import OutputsError
 from tests.batch.fakes import chat_line, write_jsonl
 from tests.helpers import ROOT
 
@@ -189,3 +196,49 @@ def test_cli_reads_the_job_from_outputs(tmp_path: Path) -> None:
     proc = _cli("--outputs", str(outputs_file(tmp_path)), "--status-file", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "batch job nightly in batch: input s3://in/b.jsonl" in proc.stdout
+
+
+def test_cluster_source_reads_running_feeders_through_a_port_forward(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port-forward is replaced by a plain socket to a real feeder status server."""
+    progress = Progress(tmp_path / "status.json", 0, 1)
+    progress.update(status="in_progress", phase="sending", total=3)
+    progress.counted(True)
+    progress.write()
+    server = start_server(progress, 0, host="127.0.0.1")
+    calls: list[tuple[str, str, int]] = []
+
+    class FakeCore:
+        def list_namespaced_pod(self, namespace: str, label_selector: str,
+                                _request_timeout: Any) -> Any:
+            assert (namespace, label_selector) == ("batch",
+                                                   "batch.kubernetes.io/job-name=nightly")
+            return SimpleNamespace(items=[
+                V1Pod(metadata=V1ObjectMeta(name="nightly-0-abc"),
+                      status=V1PodStatus(phase="Running")),
+                V1Pod(metadata=V1ObjectMeta(name="nightly-1-old"),
+                      status=V1PodStatus(phase="Succeeded"))])
+
+    def fake_socket(core: Any, namespace: str, pod: str, port: int) -> socket.socket:
+        calls.append((namespace, pod, port))
+        return socket.create_connection(("127.0.0.1", server.server_port))
+
+    monkeypatch.setattr(reach, "kube_core_api", lambda kubeconfig: FakeCore())
+    monkeypatch.setattr(reach, "pod_socket", fake_socket)
+    try:
+        source = batch.cluster_source(batch.BatchJobOutput.model_validate(JOB), "kubeconfig")
+        (found,) = source()
+    finally:
+        server.shutdown()
+    assert calls == [("batch", "nightly-0-abc", batch.STATUS_PORT)]
+    assert (found.status, found.total, found.completed) == ("in_progress", 3, 1)
+
+
+def test_cluster_source_needs_a_kubeconfig() -> None:
+    with pytest.raises(OutputsError, match="no kubeconfig"):
+        batch.cluster_source(batch.BatchJobOutput.model_validate(JOB), None)
+
+
+def test_smoke_reads_the_feeders_names_and_port() -> None:
+    assert get_args(ShardStatus.model_fields["status"].annotation) == STATUSES
+    assert batch.STATUS_PORT == DEFAULT_METRICS_PORT
