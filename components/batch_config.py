@@ -79,6 +79,9 @@ class BatchJobConfig(_Strict):
                                          description="activeDeadlineSeconds of the Job.")
     ttl_seconds: int | None = Field(default=None, ge=0,
                                     description="Delete the finished Job after this long.")
+    service_account: str | None = Field(
+        default=None, description="Service account with S3 access (IRSA/Pod Identity) for "
+                                  "s3:// input or output.")
 
     @model_validator(mode="after")
     def _shards(self) -> BatchJobConfig:

@@ -64,7 +64,10 @@ class BatchJobSpec:
     backoff_limit_per_index: int = 2
     max_failed_indexes: int | None = None
     deadline_seconds: int | None = None
-    ttl_seconds: int | None = 7 * 24 * 3600
+    ttl_seconds: int | None = None
+    # For s3:// input or output: a service account bound to an IAM role (IRSA / Pod Identity
+    # inject their own token volume, so the API token stays unmounted).
+    service_account: str | None = None
 
     @property
     def namespace(self) -> str:
@@ -229,6 +232,7 @@ def pod_template_spec(spec: BatchJobSpec) -> dict[str, Any]:
         "containers": [feeder_container(spec)],
         "volumes": _volumes(spec),
         "restartPolicy": "Never",  # the Job retries per index; podFailurePolicy requires it
+        **({"serviceAccountName": spec.service_account} if spec.service_account else {}),
     }
 
 

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/batch-work"),
                         help="where a remote input is downloaded")
     parser.add_argument("--engine-url", default="http://127.0.0.1:8000")
+    parser.add_argument("--health-path", default="/health", help="the engine's health path")
     parser.add_argument("--served-model", help="bodies must use this model name (or omit it)")
     parser.add_argument("--api-key-env", default="INFERENCE_API_KEY",
                         help="environment variable holding the engine's API key, if any")
@@ -120,7 +121,8 @@ def run(args: argparse.Namespace, progress: Progress, shard_dir: Path) -> int:
     print(f"shard {args.shard_index}/{args.shard_count}: {len(mine)} request(s), "
           f"{len(done)} already answered, {len(pending)} to send", flush=True)
     opts = SendOptions(args.engine_url, os.environ.get(args.api_key_env) or None,
-                       args.concurrency, args.request_timeout, args.health_timeout)
+                       args.concurrency, args.request_timeout, args.health_timeout,
+                       args.health_path)
     try:
         asyncio.run(_send(pending, opts, output, errors, progress))
         _finish(args, progress, shard_dir)

@@ -56,8 +56,11 @@ class ResultLog:
                 with open(path, "r+b") as handle:
                     handle.truncate(intact)
                     os.fsync(handle.fileno())
+        created = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(path, "ab")  # noqa: SIM115 - lives as long as the run
+        if created:
+            _fsync_dir(path.parent)  # the file itself must survive a crash, not just its lines
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
@@ -68,6 +71,14 @@ class ResultLog:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -106,6 +117,20 @@ class Progress:
         # The heartbeat thread and the sender both write the file: one writer at a time.
         self._write_lock = threading.Lock()
         self._status = Status(shard=shard, shards=shards)
+        self._carry_over()
+
+    def _carry_over(self) -> None:
+        """Start from the counts a previous attempt left: a restarted shard first says
+        `validating`, and its counts must not drop to 0 meanwhile (they are durable, and
+        readers rightly treat a drop as lost answers)."""
+        try:
+            old = json.loads(self.status_path.read_text(encoding="utf-8"))
+            self._status.total = int(old["total"])
+            self._status.completed = int(old["completed"])
+            self._status.failed = int(old["failed"])
+            self._status.last_progress_at = float(old["last_progress_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # first attempt, or an unreadable file: start from zero
 
     def update(self, **changes: Any) -> None:
         with self._lock:

@@ -51,7 +51,8 @@ VARIANTS = {
     "sharded-created-claim": {"completions": 8, "parallelism": 4, "output_claim_size": "20Gi",
                               "output_storage_class": "efs", "max_failed_indexes": 2,
                               "deadline_seconds": 86400, "ttl_seconds": 3600,
-                              "output_s3": "s3://results/nightly"},
+                              "output_s3": "s3://results/nightly",
+                              "service_account": "batch-s3"},
 }
 
 
@@ -106,10 +107,14 @@ def test_failure_policy_ignores_disruptions_and_fails_the_index_on_bad_input() -
     assert fail_index == {"validate-input": [EXIT_INVALID], "feeder": [EXIT_INVALID]}
 
 
-def test_deadline_ttl_and_failed_index_budget_are_rendered() -> None:
+def test_deadline_ttl_failed_index_budget_and_service_account_are_rendered() -> None:
     body = bm.job(make_batch(**VARIANTS["sharded-created-claim"]))["spec"]
     assert (body["activeDeadlineSeconds"], body["ttlSecondsAfterFinished"],
             body["maxFailedIndexes"]) == (86400, 3600, 2)
+    assert body["template"]["spec"]["serviceAccountName"] == "batch-s3"
+    plain = bm.job(make_batch())["spec"]
+    assert "ttlSecondsAfterFinished" not in plain
+    assert "serviceAccountName" not in plain["template"]["spec"]
 
 
 def _feeder_args(spec: bm.BatchJobSpec, container: str = "feeder") -> Any:

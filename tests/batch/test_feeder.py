@@ -127,6 +127,16 @@ def test_resume_skips_answered_ids_and_cuts_a_torn_last_line(tmp_path: Path) -> 
     assert status_of(tmp_path / "out")["completed"] == 10
 
 
+def test_a_restarted_shard_never_reports_fewer_answers(tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [chat_line(f"r{i}") for i in range(10)])
+    with RecordingEngine().serve() as url:
+        assert feed(inp, tmp_path / "out", url) == EXIT_OK
+        # The validation step of the next attempt rewrites the status before counting.
+        assert feed(inp, tmp_path / "out", url, "--validate-only") == EXIT_OK
+    status = status_of(tmp_path / "out")
+    assert (status["total"], status["completed"], status["status"]) == (10, 10, "validating")
+
+
 def test_corruption_before_the_last_line_is_refused(tmp_path: Path) -> None:
     inp = write_jsonl(tmp_path / "in.jsonl", [chat_line("r0"), chat_line("r1")])
     shard_dir = tmp_path / "out" / "shard-00000"
