@@ -73,6 +73,18 @@ def test_a_batch_file_completes(local_engine: LocalEngine, tmp_path: Path) -> No
     assert body["object"] == "chat.completion" and body["model"] == "tiny-llama"
     assert 0 < body["usage"]["completion_tokens"] <= 8
     print(f"\nbatch e2e: {REQUESTS} requests, concurrency {CONCURRENCY}, {elapsed:.1f}s")
+    # `smoke batch` agrees, reading the same files the way an operator would.
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"schema_version": 1, "platform": "local", "endpoints": {},
+                                   "batch_jobs": {"e2e": {
+                                       "job": "e2e", "namespace": "local", "input": str(inp),
+                                       "output": str(out), "status": str(out)}}}))
+    check = subprocess.run(
+        [sys.executable, "-m", "smoke", "batch", "--outputs", str(outputs), "--status-file",
+         str(out), "--input", str(inp), "--output-dir", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every input custom_id answered exactly once" in check.stdout
 
 
 def test_killed_halfway_and_restarted_answers_every_request_once(
