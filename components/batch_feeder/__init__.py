@@ -14,7 +14,9 @@ program serves both engines.
 Flow: fetch the input to local disk -> validate every line (exit 3 with line numbers, before the
 engine is even waited for) -> keep this shard's lines -> skip custom_ids already answered ->
 wait for /health -> send with bounded concurrency, appending and fsyncing each answer -> status
-`completed` (or `failed`). A heartbeat rewrites the status file atomically every few seconds and
+`completed` (or `failed`). Busy answers (429, 5xx) and connection errors are retried; an engine
+that stays down is waited for again (a crashed sidecar restarts and reloads) before the attempt
+is given up with exit 1. A heartbeat rewrites the status file atomically every few seconds and
 the same numbers are served as Prometheus metrics, so a dead or stuck feeder shows as stale.
 """
 

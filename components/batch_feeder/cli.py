@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="default: $JOB_COMPLETION_INDEX (Indexed Job)")
     parser.add_argument("--shard-count", type=int, default=int(env("BATCH_SHARDS", "1")))
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries of one request while the engine is busy or unreachable")
     parser.add_argument("--request-timeout", type=float, default=600.0, metavar="S")
     parser.add_argument("--health-timeout", type=float, default=1800.0, metavar="S")
     parser.add_argument("--status-interval", type=float, default=5.0, metavar="S")
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace, progress: Progress, shard_dir: Path) -> int:
           f"{len(done)} already answered, {len(pending)} to send", flush=True)
     opts = SendOptions(args.engine_url, os.environ.get(args.api_key_env) or None,
                        args.concurrency, args.request_timeout, args.health_timeout,
-                       args.health_path)
+                       args.health_path, retries=args.retries)
     try:
         asyncio.run(_send(pending, opts, output, errors, progress))
         _finish(args, progress, shard_dir)

@@ -32,6 +32,8 @@ class SendOptions:
     health_path: str = "/health"
     retries: int = 3
     retry_base_s: float = 1.0
+    # Engine outages survived in place (each waits up to health_timeout_s for /health).
+    recoveries: int = 3
 
 
 def _headers(opts: SendOptions) -> dict[str, str]:
@@ -94,12 +96,53 @@ async def _send_one(session: aiohttp.ClientSession, opts: SendOptions,
                             f"attempts ({last})")
 
 
+class _Recovery:
+    """Waits out an engine outage once for all workers.
+
+    The engine is a sidecar the kubelet restarts when it crashes (e.g. out of memory): waiting
+    for its /health again costs one model load, where failing the pod would cost the same load
+    plus one of the index's few retries. Workers that failed during the same outage share one
+    wait, tracked by `generation`.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, opts: SendOptions,
+                 progress: Progress) -> None:
+        self.session, self.opts, self.progress = session, opts, progress
+        self.lock = asyncio.Lock()
+        self.generation = 0
+        self.left = opts.recoveries
+
+    async def wait(self, seen: int, cause: EngineUnavailable) -> int:
+        async with self.lock:
+            if self.generation != seen:
+                return self.generation  # another worker already waited this outage out
+            if self.left <= 0:
+                raise cause
+            self.left -= 1
+            self.progress.update(phase="waiting_for_engine")
+            await wait_healthy(self.session, self.opts)
+            self.progress.update(phase="sending", last_progress_at=time.time())
+            self.generation += 1
+            return self.generation
+
+
+async def _answer(session: aiohttp.ClientSession, opts: SendOptions, request: BatchRequest,
+                  recovery: _Recovery) -> dict[str, Any]:
+    seen = recovery.generation
+    while True:
+        try:
+            return await _send_one(session, opts, request)
+        except EngineUnavailable as exc:
+            seen = await recovery.wait(seen, exc)
+
+
 async def send_all(pending: list[BatchRequest], opts: SendOptions, output: ResultLog,
                    errors: ResultLog, progress: Progress) -> None:
     """Send `pending`; 2xx answers go to `output`, other answers to `errors`.
 
-    A fixed pool of workers bounds the engine's queue (and memory here); the first
-    EngineUnavailable cancels the rest, and the run is retried from what is on disk.
+    A fixed pool of workers bounds the engine's queue (and memory here). An engine that stops
+    answering is waited for (`_Recovery`); when that fails too, the first EngineUnavailable
+    cancels the rest, and the run is retried from what is on disk.
     """
     if not pending:
         return  # a resumed shard that had finished: no need to wait for the engine
@@ -108,14 +151,14 @@ async def send_all(pending: list[BatchRequest], opts: SendOptions, output: Resul
         queue.put_nowait(request)
     in_flight = 0
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(session: aiohttp.ClientSession, recovery: _Recovery) -> None:
         nonlocal in_flight
         while not queue.empty():
             request = queue.get_nowait()
             in_flight += 1
             progress.update(in_flight=in_flight)
             try:
-                record = await _send_one(session, opts, request)
+                record = await _answer(session, opts, request, recovery)
             finally:
                 in_flight -= 1
                 progress.update(in_flight=in_flight)
@@ -128,7 +171,8 @@ async def send_all(pending: list[BatchRequest], opts: SendOptions, output: Resul
         progress.update(phase="waiting_for_engine")
         await wait_healthy(session, opts)
         progress.update(phase="sending", last_progress_at=time.time())
-        tasks = [asyncio.create_task(worker(session))
+        recovery = _Recovery(session, opts, progress)
+        tasks = [asyncio.create_task(worker(session, recovery))
                  for _ in range(min(opts.concurrency, len(pending)))]
         try:
             await asyncio.gather(*tasks)  # raises the first worker's error as itself

@@ -15,15 +15,23 @@ from typing import Any
 class RecordingEngine:
     """Answers /health and OpenAI POSTs like an engine; `requests` lists each POST body.
 
-    `fail_with` maps a custom marker in the prompt to an HTTP status, so tests can get 400s;
-    `delay_s` slows every answer, so a feeder can be killed mid-run.
+    A prompt containing "bad-request" gets a 400; `delay_s` slows every answer, so a feeder can
+    be killed mid-run; `outage=(n, seconds)` makes the engine answer 503 to everything (health
+    included) for `seconds` from the n-th request on, like a crashed sidecar reloading.
     """
 
-    def __init__(self, delay_s: float = 0.0, healthy: bool = True) -> None:
+    def __init__(self, delay_s: float = 0.0, healthy: bool = True,
+                 outage: tuple[int, float] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.delay_s = delay_s
         self.healthy = healthy
+        self.outage = outage
+        self.down_until = 0.0
         self.lock = threading.Lock()
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self.down_until
 
     @contextmanager
     def serve(self) -> Iterator[str]:
@@ -31,13 +39,19 @@ class RecordingEngine:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self._answer(200 if engine.healthy and self.path == "/health" else 503, {})
+                up = engine.healthy and not engine.down and self.path == "/health"
+                self._answer(200 if up else 503, {})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with engine.lock:
                     engine.requests.append(body)
+                    if engine.outage and len(engine.requests) == engine.outage[0]:
+                        engine.down_until = time.monotonic() + engine.outage[1]
                 time.sleep(engine.delay_s)
+                if engine.down:
+                    self._answer(503, {"error": "restarting"})
+                    return
                 if "bad-request" in json.dumps(body):
                     self._answer(400, {"error": {"message": "bad", "type": "BadRequest"}})
                     return

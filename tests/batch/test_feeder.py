@@ -179,6 +179,28 @@ def test_engine_never_healthy_is_a_retryable_failure(tmp_path: Path) -> None:
     assert status["status"] == "failed" and "not healthy after 2s" in status["error"]
 
 
+def test_an_engine_outage_is_waited_out_in_place(tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [chat_line(f"r{i}") for i in range(30)])
+    engine = RecordingEngine(outage=(10, 1.5))
+    with engine.serve() as url:
+        code = feed(inp, tmp_path / "out", url, "--retries", "0", "--health-timeout", "20")
+    assert code == EXIT_OK
+    assert coverage_problems(inp, tmp_path / "out") == []
+    status = status_of(tmp_path / "out")
+    assert (status["status"], status["completed"], status["failed"]) == ("completed", 30, 0)
+    assert len(engine.requests) > 30  # the requests refused during the outage were re-sent
+
+
+def test_an_outage_beyond_the_health_deadline_fails_the_attempt(tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [chat_line(f"r{i}") for i in range(30)])
+    with RecordingEngine(outage=(10, 30.0)).serve() as url:
+        code = feed(inp, tmp_path / "out", url, "--retries", "0", "--health-timeout", "1")
+    assert code == EXIT_RETRY
+    status = status_of(tmp_path / "out")
+    assert status["status"] == "failed" and "not healthy after 1s" in status["error"]
+    assert 0 < status["completed"] < 30
+
+
 def test_http_input_is_downloaded_first(tmp_path: Path) -> None:
     served = tmp_path / "site"
     served.mkdir()
