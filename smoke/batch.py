@@ -2,8 +2,9 @@
 
 Reads the job from the stack outputs (`batch_jobs[<name>]`: job, namespace, input, output,
 status), fetches each shard's status from `--status-file` (a file, or a directory holding
-`shard-*/status.json`, e.g. a copy of the output PVC) or from the feeders' `/status` port
-through a Kubernetes port-forward, and fails when a status is stale, counts are inconsistent or
+`shard-*/status.json`, e.g. a copy of the output PVC) or, with the kubeconfig in the outputs,
+from each shard's latest pod (a running feeder's `/status` through a port-forward, a finished
+one's last log line; no kubectl), and fails when a status is stale, counts are inconsistent or
 go down between polls, or, once finished, when `--input` and `--output-dir` show a custom_id
 missing or answered twice. Exit 0 ok, 1 a check failed, 2 usage or configuration error.
 """
@@ -16,6 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,8 +35,11 @@ from smoke.batch_checks import (
 )
 from smoke.outputs import OutputsError, parse_outputs, read_pulumi_stack
 
-STATUS_PORT = 9400  # components/batch_feeder DEFAULT_METRICS_PORT
+# Shared with components/batch_feeder (DEFAULT_METRICS_PORT, STATUS_LOG_PREFIX); a test checks.
+STATUS_PORT = 9400
+STATUS_LOG_PREFIX = "batch-status: "
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 StatusSource = Callable[[], list[ShardStatus]]
 
@@ -98,33 +103,71 @@ def file_source(paths: list[Path]) -> StatusSource:
     return read
 
 
-def cluster_source(job: BatchJobOutput, kubeconfig: str | None) -> StatusSource:
-    """Statuses of the job's running feeders, through a port-forward to each pod's status port.
+def newest_pod_per_index(pods: list[Any]) -> list[Any]:
+    """The latest attempt of each completion index (a retried index leaves its failed pods)."""
+    newest: dict[int, Any] = {}
 
-    Shards whose pod already ended are not reachable this way: read their status files (the
-    output claim) with --status-file instead.
-    """
+    def created(pod: Any) -> float:
+        stamp = pod.metadata.creation_timestamp
+        return float(stamp.timestamp()) if stamp else 0.0
+
+    for pod in pods:
+        meta = pod.metadata
+        index = (meta.annotations or {}).get(COMPLETION_INDEX) or (meta.labels or {}).get(
+            COMPLETION_INDEX)
+        if index is not None and (int(index) not in newest
+                                  or created(pod) > created(newest[int(index)])):
+            newest[int(index)] = pod
+    return [newest[i] for i in sorted(newest)]
+
+
+def status_from_log(log: str, source: str) -> ShardStatus | None:
+    """The final status a feeder logged before exiting, if it got that far."""
+    lines = [line for line in log.splitlines() if line.startswith(STATUS_LOG_PREFIX)]
+    return parse_status(lines[-1][len(STATUS_LOG_PREFIX):], source) if lines else None
+
+
+def cluster_source(job: BatchJobOutput, kubeconfig: str | None) -> StatusSource:
+    """Each shard's status from its latest pod, with the kubeconfig from the outputs: a running
+    feeder's `/status` through a port-forward, a finished one's last log line."""
     if not kubeconfig:
         raise OutputsError("the outputs carry no kubeconfig; pass --status-file instead")
+    from kubernetes.client.exceptions import ApiException
+
     from smoke.reach import K8S_TIMEOUT, TcpBridge, kube_core_api, pod_socket
 
     core = kube_core_api(kubeconfig)
 
+    def live(name: str) -> ShardStatus | None:
+        connect = functools.partial(pod_socket, core, job.namespace, name, STATUS_PORT)
+        with TcpBridge(connect) as port:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/status", timeout=(5, 10))
+            except requests.RequestException as exc:
+                # The feeder may have exited a moment ago; a lasting gap shows as a missing shard.
+                print(f"pod {name}: /status unreachable ({type(exc).__name__})")
+                return None
+        return parse_status(answer.text, f"pod {name}")
+
     def read() -> list[ShardStatus]:
-        pods = core.list_namespaced_pod(job.namespace, label_selector=f"{JOB_NAME_LABEL}="
-                                        f"{job.job}", _request_timeout=K8S_TIMEOUT).items
         statuses = []
-        for pod in pods:
-            if not pod.status or pod.status.phase != "Running":
-                continue
-            name = pod.metadata.name
-            connect = functools.partial(pod_socket, core, job.namespace, name, STATUS_PORT)
-            with TcpBridge(connect) as port:
-                try:
-                    answer = requests.get(f"http://127.0.0.1:{port}/status", timeout=(5, 10))
-                except requests.RequestException as exc:
-                    raise StatusError(f"pod {name}: /status: {type(exc).__name__}") from None
-            statuses.append(parse_status(answer.text, f"pod {name}"))
+        try:
+            pods = core.list_namespaced_pod(job.namespace, label_selector=f"{JOB_NAME_LABEL}="
+                                            f"{job.job}", _request_timeout=K8S_TIMEOUT).items
+            for pod in newest_pod_per_index(pods):
+                name, phase = pod.metadata.name, pod.status.phase if pod.status else None
+                if phase == "Running":
+                    found = live(name)
+                elif phase in ("Succeeded", "Failed"):
+                    log = core.read_namespaced_pod_log(name, job.namespace, container="feeder",
+                                                       tail_lines=50,
+                                                       _request_timeout=K8S_TIMEOUT)
+                    found = status_from_log(log, f"pod {name} log")
+                else:
+                    found = None  # Pending: validating the input or loading the model
+                statuses += [found] if found else []
+        except ApiException as exc:
+            raise StatusError(f"Kubernetes API: {exc.status} {exc.reason}") from None
         return statuses
 
     return read
@@ -179,7 +222,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", help="batch job name (default: the only one)")
     parser.add_argument("--status-file", type=Path, action="append", default=[],
                         help="status file or output directory (repeatable); default: the "
-                             "running feeders through a port-forward")
+                             "job's pods, through the Kubernetes API")
     parser.add_argument("--wait", action="store_true", help="poll until every shard finished")
     parser.add_argument("--interval", type=float, default=10.0, metavar="S")
     parser.add_argument("--timeout", type=float, metavar="S", help="give up waiting after S")

@@ -37,6 +37,9 @@ OUTPUT_FILE = "output.jsonl"
 ERRORS_FILE = "errors.jsonl"
 STATUS_FILE = "status.json"
 DEFAULT_METRICS_PORT = 9400
+# The final status is also the feeder's last log line, so it can be read from a finished pod
+# (whose status port is gone) through the Kubernetes API's pod log.
+STATUS_LOG_PREFIX = "batch-status: "
 
 
 def shard_dir_name(index: int) -> str:

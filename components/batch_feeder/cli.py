@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from . import (
@@ -19,6 +21,7 @@ from . import (
     EXIT_RETRY,
     OUTPUT_FILE,
     STATUS_FILE,
+    STATUS_LOG_PREFIX,
     shard_dir_name,
 )
 from .requests_file import BatchRequest, InvalidInput, read_and_validate, shard
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop.set()
         beat.join()
-        progress.write()  # the final word: completed or failed, with the final counts
+        final = progress.write()  # the final word: completed or failed, with final counts
+        print(STATUS_LOG_PREFIX + json.dumps(asdict(final)), flush=True)
         if server is not None:
             server.shutdown()

@@ -17,6 +17,7 @@ from components.batch_feeder import EXIT_INVALID, EXIT_OK, EXIT_RETRY, cli
 from components.batch_feeder.requests_file import InvalidInput, shard, validate_lines
 from components.batch_feeder.results import Progress
 from components.batch_feeder.serve import start_server
+from smoke.batch import status_from_log
 from smoke.batch_checks import coverage_problems
 from tests.batch.fakes import RecordingEngine, chat_line, read_ids, write_jsonl
 from tests.helpers import ROOT
@@ -86,7 +87,8 @@ def test_bad_input_fails_before_any_request_or_engine_wait(tmp_path: Path) -> No
     assert "line 3: custom_id 'a' already used on line 1" in status["error"]
 
 
-def test_run_writes_openai_output_and_error_lines(tmp_path: Path) -> None:
+def test_run_writes_openai_output_and_error_lines(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     inp = write_jsonl(tmp_path / "in.jsonl",
                       [chat_line(f"r{i}") for i in range(12)] + [chat_line("x", "bad-request")])
     engine = RecordingEngine()
@@ -107,6 +109,9 @@ def test_run_writes_openai_output_and_error_lines(tmp_path: Path) -> None:
     assert (status["status"], status["total"], status["completed"], status["failed"]) == (
         "completed", 13, 12, 1)
     assert len(engine.requests) == 13
+    # The last log line is the final status, as `smoke batch` reads it from a finished pod.
+    logged = status_from_log(capsys.readouterr().out, "log")
+    assert logged is not None and (logged.status, logged.completed) == ("completed", 12)
 
 
 def test_resume_skips_answered_ids_and_cuts_a_torn_last_line(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, get_args
@@ -17,7 +18,7 @@ from typing import Any, get_args
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Pod, V1PodStatus
 
-from components.batch_feeder import DEFAULT_METRICS_PORT, STATUSES
+from components.batch_feeder import DEFAULT_METRICS_PORT, STATUS_LOG_PREFIX, STATUSES
 from components.batch_feeder.results import Progress
 from components.batch_feeder.serve import start_server
 from smoke import batch, reach
@@ -198,15 +199,23 @@ def test_cli_reads_the_job_from_outputs(tmp_path: Path) -> None:
     assert "batch job nightly in batch: input s3://in/b.jsonl" in proc.stdout
 
 
-def test_cluster_source_reads_running_feeders_through_a_port_forward(
+def _pod(name: str, index: int, phase: str, created_s: float) -> V1Pod:
+    meta = V1ObjectMeta(name=name, annotations={batch.COMPLETION_INDEX: str(index)},
+                        creation_timestamp=datetime.fromtimestamp(created_s, UTC))
+    return V1Pod(metadata=meta, status=V1PodStatus(phase=phase))
+
+
+def test_cluster_source_reads_each_shards_latest_pod(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The port-forward is replaced by a plain socket to a real feeder status server."""
-    progress = Progress(tmp_path / "status.json", 0, 1)
+    """Running shard: /status through the port-forward (replaced by a plain socket to a real
+    feeder status server). Finished shard: the final status line of its latest pod's log."""
+    progress = Progress(tmp_path / "status.json", 0, 3)
     progress.update(status="in_progress", phase="sending", total=3)
     progress.counted(True)
-    progress.write()
     server = start_server(progress, 0, host="127.0.0.1")
-    calls: list[tuple[str, str, int]] = []
+    final = status(1, 3, status="completed", phase="done", total=4, completed=4, failed=0)
+    forwarded: list[tuple[str, str, int]] = []
+    logs_read: list[tuple[str, str]] = []
 
     class FakeCore:
         def list_namespaced_pod(self, namespace: str, label_selector: str,
@@ -214,24 +223,29 @@ def test_cluster_source_reads_running_feeders_through_a_port_forward(
             assert (namespace, label_selector) == ("batch",
                                                    "batch.kubernetes.io/job-name=nightly")
             return SimpleNamespace(items=[
-                V1Pod(metadata=V1ObjectMeta(name="nightly-0-abc"),
-                      status=V1PodStatus(phase="Running")),
-                V1Pod(metadata=V1ObjectMeta(name="nightly-1-old"),
-                      status=V1PodStatus(phase="Succeeded"))])
+                _pod("n-0-a", 0, "Running", 200), _pod("n-1-old", 1, "Failed", 100),
+                _pod("n-1-new", 1, "Succeeded", 300), _pod("n-2-a", 2, "Pending", 300)])
+
+        def read_namespaced_pod_log(self, name: str, namespace: str, container: str,
+                                    tail_lines: int, _request_timeout: Any) -> str:
+            logs_read.append((name, container))
+            return "shard 1/3: 4 request(s)\n" + batch.STATUS_LOG_PREFIX + json.dumps(final)
 
     def fake_socket(core: Any, namespace: str, pod: str, port: int) -> socket.socket:
-        calls.append((namespace, pod, port))
+        forwarded.append((namespace, pod, port))
         return socket.create_connection(("127.0.0.1", server.server_port))
 
     monkeypatch.setattr(reach, "kube_core_api", lambda kubeconfig: FakeCore())
     monkeypatch.setattr(reach, "pod_socket", fake_socket)
     try:
         source = batch.cluster_source(batch.BatchJobOutput.model_validate(JOB), "kubeconfig")
-        (found,) = source()
+        running, finished = source()
     finally:
         server.shutdown()
-    assert calls == [("batch", "nightly-0-abc", batch.STATUS_PORT)]
-    assert (found.status, found.total, found.completed) == ("in_progress", 3, 1)
+    assert forwarded == [("batch", "n-0-a", batch.STATUS_PORT)]
+    assert logs_read == [("n-1-new", "feeder")]
+    assert (running.shard, running.status, running.completed) == (0, "in_progress", 1)
+    assert (finished.shard, finished.status, finished.completed) == (1, "completed", 4)
 
 
 def test_cluster_source_needs_a_kubeconfig() -> None:
@@ -239,6 +253,7 @@ def test_cluster_source_needs_a_kubeconfig() -> None:
         batch.cluster_source(batch.BatchJobOutput.model_validate(JOB), None)
 
 
-def test_smoke_reads_the_feeders_names_and_port() -> None:
+def test_smoke_reads_the_feeders_names_port_and_log_line() -> None:
     assert get_args(ShardStatus.model_fields["status"].annotation) == STATUSES
     assert batch.STATUS_PORT == DEFAULT_METRICS_PORT
+    assert batch.STATUS_LOG_PREFIX == STATUS_LOG_PREFIX
