@@ -8,28 +8,20 @@ that `python -m smoke batch` reads: `job`, `namespace`, `input`, `output`, `stat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import batch_manifests, manifests
 from components.batch_manifests import BatchJobSpec
-from components.endpoint import API_KEY_LENGTH
+from components.component import type_token
+from components.k8s_objects import create_object
+from components.secrets import generated_api_key
 
-TYPE_TOKEN = "inference-stacks:batch:BatchJob"
+TYPE_TOKEN = type_token(__name__, "BatchJob")
 # pulumi-kubernetes waits for a Job to complete by default: a batch of hours would hold
 # `pulumi up` for hours. Progress is watched with `smoke batch` instead.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
-
-_CONSTRUCTORS: dict[str, Any] = {
-    "ConfigMap": k8s.core.v1.ConfigMap,
-    "PersistentVolumeClaim": k8s.core.v1.PersistentVolumeClaim,
-    "Job": k8s.batch.v1.Job,
-    "Secret": k8s.core.v1.Secret,
-}
-
 
 @dataclass
 class BatchJobArgs:
@@ -39,15 +31,6 @@ class BatchJobArgs:
     provider: k8s.Provider | None = None
     hf_token: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-
-
-def _create(name: str, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> pulumi.Resource:
-    """Instantiate a rendered object with the typed pulumi-kubernetes resource for its kind."""
-    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-    keys = {"stringData": "string_data"}
-    resource: pulumi.Resource = _CONSTRUCTORS[obj["kind"]](
-        name, **{keys.get(k, k): v for k, v in body.items()}, opts=opts)
-    return resource
 
 
 class BatchJob(pulumi.ComponentResource):
@@ -71,7 +54,8 @@ class BatchJob(pulumi.ComponentResource):
             if kind == "Job":
                 obj = {**obj, "metadata": {**obj["metadata"], "annotations": SKIP_AWAIT}}
             suffix = {"ConfigMap": "-feeder", "PersistentVolumeClaim": "-output"}.get(kind, "")
-            created.append(_create(f"{name}{suffix}", obj, self._opts(args, secrets + created)))
+            created.append(create_object(f"{name}{suffix}", obj,
+                                          self._opts(args, secrets + created)))
         self.job = created[-1]
         self.job_name = pulumi.Output.from_input(spec.name)
         self.namespace = pulumi.Output.from_input(spec.namespace)
@@ -98,14 +82,11 @@ class BatchJob(pulumi.ComponentResource):
         created: list[pulumi.Resource] = []
         opts = self._opts(args, [])
         if endpoint.api_key_secret is not None:
-            password = random.RandomPassword(f"{name}-api-key", length=API_KEY_LENGTH,
-                                             special=False,
-                                             opts=pulumi.ResourceOptions(parent=self))
-            key: pulumi.Output[str] = pulumi.Output.secret(password.result)
-            created.append(_create(f"{name}-api-key", manifests.secret(
+            key = generated_api_key(name, self)
+            created.append(create_object(f"{name}-api-key", manifests.secret(
                 endpoint, endpoint.api_key_secret, {"api-key": key}), opts))
         if endpoint.source.hf_token_secret is not None and args.hf_token is not None:
             token = pulumi.Output.secret(args.hf_token)
-            created.append(_create(f"{name}-hf-token", manifests.secret(
+            created.append(create_object(f"{name}-hf-token", manifests.secret(
                 endpoint, endpoint.source.hf_token_secret, {"token": token}), opts))
         return created

@@ -34,6 +34,7 @@ from smoke.batch_checks import (
     summarize,
 )
 from smoke.outputs import OutputsError, parse_outputs, read_pulumi_stack
+from smoke.reach import K8S_TIMEOUT, TcpBridge, kube_core_api, pod_socket
 
 # Shared with components/batch_feeder (DEFAULT_METRICS_PORT, STATUS_LOG_PREFIX); a test checks.
 STATUS_PORT = 9400
@@ -132,9 +133,7 @@ def cluster_source(job: BatchJobOutput, kubeconfig: str | None) -> StatusSource:
     feeder's `/status` through a port-forward, a finished one's last log line."""
     if not kubeconfig:
         raise OutputsError("the outputs carry no kubeconfig; pass --status-file instead")
-    from kubernetes.client.exceptions import ApiException
-
-    from smoke.reach import K8S_TIMEOUT, TcpBridge, kube_core_api, pod_socket
+    from kubernetes.client.exceptions import ApiException  # lazily, as smoke.reach does
 
     core = kube_core_api(kubeconfig)
 

@@ -9,7 +9,7 @@ import pulumi
 from components import batch_manifests as bm
 from components.batch import TYPE_TOKEN, BatchJob, BatchJobArgs
 from components.spec import ModelSourceSpec
-from infra.mocks import SECRET, run_under_mocks
+from infra.plan.mocks import SECRET, run_under_mocks
 from smoke.batch import BatchJobOutput
 from tests.batch.test_batch_manifests import make_batch
 from tests.contract.harness import validate_k8s_manifest

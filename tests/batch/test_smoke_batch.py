@@ -21,7 +21,7 @@ from kubernetes.client import V1ObjectMeta, V1Pod, V1PodStatus
 from components.batch_feeder import DEFAULT_METRICS_PORT, STATUS_LOG_PREFIX, STATUSES
 from components.batch_feeder.results import Progress
 from components.batch_feeder.serve import start_server
-from smoke import batch, reach
+from smoke import batch
 from smoke.batch_checks import Bounds, ShardStatus
 from smoke.outputs import OutputsError
 from tests.batch.fakes import chat_line, write_jsonl
@@ -235,8 +235,8 @@ def test_cluster_source_reads_each_shards_latest_pod(
         forwarded.append((namespace, pod, port))
         return socket.create_connection(("127.0.0.1", server.server_port))
 
-    monkeypatch.setattr(reach, "kube_core_api", lambda kubeconfig: FakeCore())
-    monkeypatch.setattr(reach, "pod_socket", fake_socket)
+    monkeypatch.setattr(batch, "kube_core_api", lambda kubeconfig: FakeCore())
+    monkeypatch.setattr(batch, "pod_socket", fake_socket)
     try:
         source = batch.cluster_source(batch.BatchJobOutput.model_validate(JOB), "kubeconfig")
         running, finished = source()
