@@ -86,6 +86,16 @@ class EndpointOutput(_Open):
         default=None, description="The managed router in front of the engines, if any.")
 
 
+class BatchJobOutput(_Open):
+    """One `batch_jobs` entry: where `python -m smoke batch` finds the job and its files."""
+
+    job: str = Field(description="Kubernetes Job name.")
+    namespace: str = Field(description="Namespace of the Job.")
+    input: str = Field(description="Input location (pvc://, s3://, http(s)://).")
+    output: str = Field(description="Output location (pvc://CLAIM/PATH).")
+    status: str = Field(description="Status files (pvc://CLAIM/PATH/shard-*/status.json).")
+
+
 class StackOutputs(_Open):
     """Every stack's outputs; platforms add their own keys beside these (cluster names, ...)."""
 
@@ -93,6 +103,8 @@ class StackOutputs(_Open):
     platform: str = Field(description="The stack's platform.")
     endpoints: dict[str, EndpointOutput] = Field(description="Endpoints by name.")
     kubeconfig: str | None = Field(default=None, description="Cluster kubeconfig (secret) if any.")
+    batch_jobs: dict[str, BatchJobOutput] = Field(
+        default_factory=dict, description="Batch jobs by name (additive in v1).")
 
     @model_validator(mode="before")
     @classmethod

@@ -13,17 +13,20 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
+from components.batch import BatchJob, BatchJobArgs
 from components.endpoint import InferenceEndpoint
 from components.router import Router, RouterArgs
 from components.spec import PART_OF
 from infra.config.base import NAMESPACE, ConfigError
+from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
-from infra.contract import EndpointOutput
+from infra.contract import BatchJobOutput, EndpointOutput
 from infra.platforms import BUILDERS
 from infra.platforms.base import EndpointRequest, PlatformContext
+from infra.resolve.batch import batch_spec
 from infra.resolve.endpoint import engine_profile, exposure_spec
-from infra.resolve.outputs import endpoint_entry, routed_entry, stack_outputs
+from infra.resolve.outputs import batch_entry, endpoint_entry, routed_entry, stack_outputs
 from infra.resolve.router import prometheus_port, router_spec
 from infra.validate.load import load_stack_config
 from infra.validate.registry import PLATFORMS
@@ -31,13 +34,14 @@ from infra.validate.rules import stack_warnings
 
 
 def _namespaces(config: StackConfig, platform: PlatformContext) -> dict[str, pulumi.Resource]:
+    wanted = {e.namespace for e in config.endpoints} | {j.namespace for j in config.batch_jobs}
     return {
         ns: k8s.core.v1.Namespace(
             f"ns-{ns}", metadata={"name": ns, "labels": {"app.kubernetes.io/part-of": PART_OF}},
             opts=pulumi.ResourceOptions(provider=platform.provider,
                                         depends_on=platform.depends_on),
         )
-        for ns in sorted({e.namespace for e in config.endpoints})
+        for ns in sorted(wanted)
     }
 
 
@@ -70,7 +74,21 @@ def compose(config: StackConfig) -> dict[str, Any]:
         entry = endpoint_entry(endpoint, config, placement, engine_profile(endpoint),
                                exposure_spec(endpoint), deployed, platform.aws_region)
         entries[endpoint.name] = _with_router(entry, endpoint, config, deployed, platform)
-    return stack_outputs(config, platform.kubeconfig, entries, platform.outputs)
+    batch = {job.name: _batch_job(job, config, platform, namespaces[job.namespace])
+             for job in config.batch_jobs}
+    return stack_outputs(config, platform.kubeconfig, entries, batch, platform.outputs)
+
+
+def _batch_job(job: BatchJobConfig, config: StackConfig, platform: PlatformContext,
+               namespace: pulumi.Resource) -> BatchJobOutput:
+    """A batch job's Indexed Job on the GPU pool, placed as its engine would be as an endpoint."""
+    placement = PLATFORMS[config.platform].place(job.as_endpoint(), config.platform_settings)
+    spec = batch_spec(job, placement, config.hf_token is not None)
+    BatchJob(f"batch-{job.name}", BatchJobArgs(
+        spec=spec, provider=platform.provider, hf_token=config.hf_token,
+        depends_on=[*platform.depends_on, namespace]))
+    return batch_entry(spec.name, spec.namespace, spec.input, spec.output_location,
+                       spec.status_location)
 
 
 def raw_config_from_pulumi() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from smoke.batch_checks import (
     Bounds,
@@ -33,7 +33,7 @@ from smoke.batch_checks import (
     status_problems,
     summarize,
 )
-from smoke.outputs import OutputsError, parse_outputs, read_pulumi_stack
+from smoke.outputs import BatchJobOutput, OutputsError, parse_outputs, read_pulumi_stack
 from smoke.reach import K8S_TIMEOUT, TcpBridge, kube_core_api, pod_socket
 
 # Shared with components/batch_feeder (DEFAULT_METRICS_PORT, STATUS_LOG_PREFIX); a test checks.
@@ -43,18 +43,6 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 StatusSource = Callable[[], list[ShardStatus]]
-
-
-class BatchJobOutput(BaseModel):
-    """One `batch_jobs` entry of the stack outputs (`BatchJob.outputs()`)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    job: str = Field(description="Kubernetes Job name.")
-    namespace: str = Field(description="Namespace of the Job.")
-    input: str = Field(description="Input location (pvc://, s3://, http(s)://).")
-    output: str = Field(description="Output location (pvc://CLAIM/PATH).")
-    status: str = Field(description="Status files (pvc://CLAIM/PATH/shard-*/status.json).")
 
 
 def read_batch_job(raw: str, source: str, name: str | None) -> tuple[BatchJobOutput, str | None]:

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from infra.config.base import StrictModel
+from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig, Slos
 from infra.config.platforms.eks import EksSettings
 from infra.config.platforms.hyperpod import HyperPodSettings
@@ -20,7 +21,7 @@ from infra.config.platforms.k3s_gcp import K3sGcpSettings
 from infra.config.platforms.k3s_workload import K3sWorkloadSettings
 from infra.config.platforms.kubernetes import KubernetesSettings
 
-TOP_LEVEL_KEYS = ("platform", "endpoints", "slos", "hf_token")
+TOP_LEVEL_KEYS = ("platform", "endpoints", "batch_jobs", "slos", "hf_token")
 
 
 class StackBase(StrictModel):
@@ -29,6 +30,8 @@ class StackBase(StrictModel):
     endpoints: list[EndpointConfig] = Field(
         default_factory=list, description="Endpoints to deploy on the platform."
     )
+    batch_jobs: list[BatchJobConfig] = Field(
+        default_factory=list, description="Batch inference jobs (OpenAI batch files) to run.")
     slos: Slos = Field(default_factory=Slos, description="Default benchmark SLOs per endpoint.")
     hf_token: str | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."

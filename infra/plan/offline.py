@@ -137,7 +137,7 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
 
 
 def summary(plan: Plan, out_dir: Path | None) -> str:
-    """Human summary: resources by type, endpoints with GPUs and exposure, warnings."""
+    """Human summary: resources by type, endpoints, batch jobs, warnings."""
     lines = [f"Plan for stack {plan.stack!r} (platform {plan.platform}): "
              f"{len(plan.resources)} resources, {len(plan.manifests)} Kubernetes objects"]
     counts = Counter(r["type"] for r in plan.resources)
@@ -155,6 +155,11 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
                 f"exposure {ep['exposure']}, {key}, {ep['base_url']}")
     elif endpoints == SECRET:
         lines.append("Endpoints: [secret]")
+    batch_jobs = plan.outputs.get("batch_jobs")
+    if isinstance(batch_jobs, dict) and batch_jobs:
+        lines.append("Batch jobs (follow with `python -m smoke batch --stack NAME --wait`):")
+        lines += [f"  {name}: Job {job['namespace']}/{job['job']}, input {job['input']}, "
+                  f"results {job['output']}" for name, job in batch_jobs.items()]
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")

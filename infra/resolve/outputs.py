@@ -18,6 +18,7 @@ from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.contract import (
     SCHEMA_VERSION,
+    BatchJobOutput,
     EndpointOutput,
     GpuOutput,
     LoadBalancerOutput,
@@ -102,7 +103,14 @@ def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
     })
 
 
+def batch_entry(job: str, namespace: str, input_location: str, output: str,
+                status: str) -> BatchJobOutput:
+    return BatchJobOutput(job=job, namespace=namespace, input=input_location, output=output,
+                          status=status)
+
+
 def stack_outputs(stack: StackConfig, kubeconfig: Any, endpoints: dict[str, EndpointOutput],
+                  batch_jobs: dict[str, BatchJobOutput],
                   platform_outputs: dict[str, Any]) -> dict[str, Any]:
     """The whole stack's outputs: contract keys, then the platform's own."""
     return {
@@ -110,5 +118,6 @@ def stack_outputs(stack: StackConfig, kubeconfig: Any, endpoints: dict[str, Endp
         "platform": stack.platform,
         "kubeconfig": kubeconfig,
         "endpoints": {name: _dump(entry) for name, entry in endpoints.items()},
+        "batch_jobs": {name: entry.model_dump() for name, entry in batch_jobs.items()},
         **platform_outputs,
     }

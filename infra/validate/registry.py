@@ -30,6 +30,7 @@ class PlatformRules:
     check: Callable[[Any], list[Problem]]
     kubernetes_version: Callable[[Any], str]
     features: frozenset[str] = frozenset()  # which of OPTIONAL_FEATURES it implements
+    batch_jobs: bool = True  # runs `batch_jobs` (engine pods as Kubernetes Jobs)
 
 
 def _version(settings: Any) -> str:
@@ -39,9 +40,10 @@ def _version(settings: Any) -> str:
 PLATFORMS: dict[str, PlatformRules] = {
     "kubernetes": PlatformRules("kubernetes", kubernetes.place, kubernetes.check, _version),
     "eks": PlatformRules("eks", eks.place, eks.check, _version),
-    "k3s-gcp": PlatformRules("k3s-gcp", k3s_gcp.place, k3s_gcp.check, _version),
+    "k3s-gcp": PlatformRules("k3s-gcp", k3s_gcp.place, k3s_gcp.check, _version,
+                             batch_jobs=False),
     "k3s-workload": PlatformRules("k3s-workload", k3s_workload.place, k3s_workload.check,
                                   _version),
     "hyperpod": PlatformRules("hyperpod", hyperpod.place, hyperpod.check, _version,
-                              features=frozenset(OPTIONAL_FEATURES)),
+                              features=frozenset(OPTIONAL_FEATURES), batch_jobs=False),
 }

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from components.batch_config import BatchInputConfig, BatchJobConfig, BatchOutputConfig
+from infra.config.batch import BatchInputConfig, BatchJobConfig, BatchOutputConfig
 
 BASE: dict[str, Any] = {
     "name": "nightly", "engine": "vllm", "model": "Qwen/Qwen3-0.6B",

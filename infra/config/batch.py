@@ -1,24 +1,32 @@
-"""Config model of one `batch_jobs` list entry in the stack config (issue 17).
+"""One `inference-stacks:batch_jobs` entry: an OpenAI batch file run on the GPU pool.
 
-The engine-side fields (`gpu`, `source`, `cache`, `engine_settings`) have the same meaning as an
-endpoint's; they are typed loosely here (dicts) so the program validates them with the endpoint's
-own models when it resolves an entry into a `BatchJobSpec` (via an `EndpointSpec`), and there is
-one definition of each. Locations: `input.url` (`s3://`, `http(s)://`) or `input.pvc` +
-`input.path`; results go to `output.pvc`/`output.path`, optionally copied to `output.s3_uri`.
+The engine side (model, GPU, source, cache, engine args, image, probes) uses the endpoint's own
+models, so a batch job is placed, checked and rendered exactly as an endpoint would be
+(`as_endpoint`). Locations: `input.url` (`s3://`, `http(s)://`) or `input.pvc` + `input.path`;
+results go to `output.pvc`/`output.path`, optionally copied to `output.s3_uri`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from infra.config.base import StrictModel
+from infra.config.endpoint import (
+    EndpointConfig,
+    EngineArgs,
+    GpuRequest,
+    HuggingFaceSource,
+    ModelCache,
+    ModelSource,
+    Probes,
+    Resources,
+    pinned_image,
+)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BatchInputConfig(_Strict):
+class BatchInputConfig(StrictModel):
     url: str | None = Field(default=None, pattern=r"^(s3|https?)://",
                             description="s3:// or http(s):// URL of the JSONL batch file.")
     pvc: str | None = Field(default=None, description="Claim holding the batch file.")
@@ -36,7 +44,7 @@ class BatchInputConfig(_Strict):
         return self.url or f"pvc://{self.pvc}/{str(self.path).strip('/')}"
 
 
-class BatchOutputConfig(_Strict):
+class BatchOutputConfig(StrictModel):
     pvc: str = Field(description="Claim the results are written to (one directory per shard).")
     path: str = Field(default="", description="Directory inside the claim; '' for its root.")
     size: str | None = Field(default=None, pattern=r"^\d+(Mi|Gi|Ti)$",
@@ -48,21 +56,27 @@ class BatchOutputConfig(_Strict):
                                description="Also copy each shard's results here at the end.")
 
 
-class BatchJobConfig(_Strict):
+class BatchJobConfig(StrictModel):
     name: str = Field(pattern=r"^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$",
                       description="Job name (DNS label; pods and outputs use it).")
+    namespace: str = Field("batch", description="Kubernetes namespace of the Job.")
     engine: Literal["vllm", "sglang"] = Field(description="Engine serving the requests.")
-    model: str = Field(description="Hugging Face id or path, as for endpoints.")
+    profile: Literal["upstream", "sagemaker-dlc"] = Field(
+        "upstream", description="Engine image profile, as an endpoint's.")
+    model: str = Field(min_length=1, description="Model id, as an endpoint's.")
     served_model_name: str | None = Field(
         default=None, description="Name request bodies use; default: as for endpoints.")
-    gpu: dict[str, Any] = Field(default_factory=dict,
-                                description="GPU type/count, as an endpoint's `gpu`.")
-    source: dict[str, Any] | None = Field(default=None,
-                                          description="Weights source, as an endpoint's.")
-    cache: dict[str, Any] | None = Field(default=None,
-                                         description="Model cache, as an endpoint's.")
-    engine_settings: dict[str, Any] = Field(default_factory=dict,
-                                            description="Engine settings, as an endpoint's.")
+    image: str | None = Field(None, description="Engine image, pinned by tag or digest.")
+    gpu: GpuRequest = Field(default_factory=GpuRequest, description="GPUs per shard (R3).")
+    source: ModelSource = Field(
+        default_factory=lambda: HuggingFaceSource(type="huggingface"),
+        description="Where the weights come from, as an endpoint's.")
+    cache: ModelCache = Field(default_factory=ModelCache, description="Model cache (R18).")
+    engine_args: EngineArgs = Field(default_factory=EngineArgs,
+                                    description="Engine settings, as an endpoint's.")
+    probes: Probes = Field(default_factory=Probes, description="Engine load budget (R1).")
+    resources: Resources = Field(default_factory=Resources, description="CPU/memory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra engine env.")
     input: BatchInputConfig = Field(description="Where the OpenAI batch JSONL file is.")
     output: BatchOutputConfig = Field(description="Where results and status files go.")
     completions: int = Field(default=1, ge=1, le=1000,
@@ -82,6 +96,22 @@ class BatchJobConfig(_Strict):
     service_account: str | None = Field(
         default=None, description="Service account with S3 access (IRSA/Pod Identity) for "
                                   "s3:// input or output.")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str | None) -> str | None:
+        return pinned_image(value)
+
+    def as_endpoint(self) -> EndpointConfig:
+        """The engine of each shard, as the endpoint it is (placed and checked the same way).
+
+        No API key: the engine is reached only by the feeder in the same pod, on loopback."""
+        return EndpointConfig(
+            name=self.name, engine=self.engine, profile=self.profile, model=self.model,
+            served_model_name=self.served_model_name, source=self.source, image=self.image,
+            namespace=self.namespace, replicas=self.parallelism, gpu=self.gpu,
+            engine_args=self.engine_args, cache=self.cache, api_key=False, probes=self.probes,
+            resources=self.resources, env=self.env)
 
     @model_validator(mode="after")
     def _shards(self) -> BatchJobConfig:
