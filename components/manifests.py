@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components import autoscaling
 from components.pod import pod_spec
 from components.spec import EndpointSpec, ExposureSpec
 
@@ -32,14 +33,17 @@ def rollout_strategy(replicas: int) -> dict[str, Any]:
 def deployment(spec: EndpointSpec) -> dict[str, Any]:
     annotations = {"inference-stacks/model": spec.model,
                    "inference-stacks/served-model-name": spec.served_model_name}
+    replicas = {} if spec.scaling else {"replicas": spec.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(spec, spec.name, annotations=annotations),
         "spec": {
-            "replicas": spec.replicas,
+            # Autoscaled: the replica count is KEDA's; with server-side apply, leaving the field
+            # out means `pulumi up` never resets it.
+            **replicas,
             "selector": {"matchLabels": spec.selector},
-            "strategy": rollout_strategy(spec.replicas),
+            "strategy": rollout_strategy(spec.max_replicas),
             "progressDeadlineSeconds":
                 spec.probes.startup_budget_seconds + PROGRESS_MARGIN_SECONDS,
             "template": {
@@ -48,6 +52,15 @@ def deployment(spec: EndpointSpec) -> dict[str, Any]:
             },
         },
     }
+
+
+def scaled_object(spec: EndpointSpec) -> dict[str, Any] | None:
+    """The endpoint's KEDA ScaledObject (never an HPA beside it: KEDA creates its own)."""
+    if spec.scaling is None:
+        return None
+    return autoscaling.scaled_object(
+        spec.name, spec.namespace, spec.name, spec.labels, spec.scaling.policy,
+        spec.scaling.server_address, spec.scaling.query)
 
 
 def service(spec: EndpointSpec) -> dict[str, Any]:

@@ -59,6 +59,13 @@ class RouterOutput(_Open):
     engine_selector: dict[str, str] = Field(description="Pod labels of those engines.")
 
 
+class AutoscalingOutput(_Open):
+    min: int = Field(description="Fewest replicas while active (0 with scale to zero).")
+    max: int = Field(description="Most replicas.")
+    target: float = Field(description="Requests waiting per replica that adds a replica.")
+    metric: str = Field(description="The PromQL the autoscaler evaluates (one sample).")
+
+
 class EndpointOutput(_Open):
     name: str = Field("", exclude=True,
                       description="The endpoint's key in `endpoints` (filled by the reader).")
@@ -84,6 +91,8 @@ class EndpointOutput(_Open):
         default=None, description="The AWS load balancer in front, if any (R17, R22).")
     router: RouterOutput | None = Field(
         default=None, description="The managed router in front of the engines, if any.")
+    autoscaling: AutoscalingOutput | None = Field(
+        default=None, description="Replica bounds and target when the endpoint autoscales.")
 
 
 class BatchJobOutput(_Open):

@@ -10,17 +10,20 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.autoscaling import recommend
 from infra.config.base import NAMESPACE, ConfigError, Problem
+from infra.config.endpoint import EndpointConfig
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
 from infra.program import compose
+from infra.resolve.endpoint import autoscaling_policy
 from infra.validate.load import load_stack_config
 from infra.validate.registry import PLATFORMS
 from infra.validate.rules import stack_warnings
@@ -40,6 +43,7 @@ class Plan:
     resources: list[dict[str, Any]]
     manifests: dict[str, dict[str, Any]]
     warnings: list[str]
+    autoscaling: list[str] = field(default_factory=list)
 
 
 def stack_file(stack: str) -> Path:
@@ -111,8 +115,9 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
         for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
+    autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), stack_warnings(stack_config))
+                manifests_of(registrations), stack_warnings(stack_config), autoscaling)
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -160,6 +165,9 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append("Batch jobs (follow with `python -m smoke batch --stack NAME --wait`):")
         lines += [f"  {name}: Job {job['namespace']}/{job['job']}, input {job['input']}, "
                   f"results {job['output']}" for name, job in batch_jobs.items()]
+    if plan.autoscaling:
+        lines.append("Autoscaling (KEDA on the engines' queue; replicas at total queue depths):")
+        lines += [f"  {line}" for line in plan.autoscaling]
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
@@ -168,3 +176,19 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append(f"Wrote {out_dir}/resources.json, outputs.json and "
                      f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
     return "\n".join(lines)
+
+
+def describe(endpoint: EndpointConfig) -> str | None:
+    """What the policy does, for the plan summary: replicas at a few total queue depths."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return None
+    policy = autoscaling_policy(auto)
+    depths = sorted({0, int(auto.queue_per_replica), int(auto.queue_per_replica * 3),
+                     int(auto.queue_per_replica * auto.max * 2)})
+    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy)}"
+                      for d in depths)
+    return (f"{endpoint.name}: {policy.min_replicas}-{policy.max_replicas} replicas, target "
+            f"{auto.queue_per_replica:g} waiting per replica (from {policy.min_replicas or 1} "
+            f"replica: {steps}); up after {auto.scale_up_window_s} s, down after "
+            f"{auto.scale_down_window_s} s")

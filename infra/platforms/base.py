@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoint import InferenceEndpoint, InferenceEndpointArgs
+from components.platforms.keda import Keda, KedaArgs
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.resolve.endpoint import endpoint_spec
@@ -33,6 +34,17 @@ class PlatformContext:
     aws_region: str | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def keda_if_autoscaled(config: StackConfig, provider: k8s.Provider | None,
+                       node_selector: dict[str, str] | None = None,
+                       depends_on: list[pulumi.Resource] | None = None) -> list[pulumi.Resource]:
+    """KEDA when any endpoint autoscales: what ScaledObjects must wait for ([] otherwise)."""
+    if not any(e.autoscaling for e in config.endpoints):
+        return []
+    keda = Keda("keda", KedaArgs(provider=provider, node_selector=dict(node_selector or {}),
+                                 depends_on=list(depends_on or [])))
+    return [keda.release]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from components.platforms.gpu_nodes import (
 )
 from infra.config.platforms.eks import EksSettings
 from infra.config.stack import EksStack
-from infra.platforms.base import PlatformBuilder, PlatformContext
+from infra.platforms.base import PlatformBuilder, PlatformContext, keda_if_autoscaled
 from infra.validate.platforms.eks import SECTION, pool_gpu
 
 
@@ -95,6 +95,8 @@ def build(config: EksStack) -> PlatformContext:
         outputs["aws_load_balancer_controller"] = {
             "version": CONTROLLER_VERSION, "chart_version": CHART_VERSION,
             "role_arn": controller.role_arn}
+    depends_on += keda_if_autoscaled(config, cluster.provider, {POOL_LABEL: "system"},
+                                     [cluster.system_node_group])
     return PlatformContext(
         name="eks", provider=cluster.provider, kubeconfig=cluster.kubeconfig,
         aws_region=settings.region, depends_on=depends_on,

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components.platforms.nvidia_device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from infra.config.stack import K3sWorkloadStack
-from infra.platforms.base import PlatformBuilder, PlatformContext
+from infra.platforms.base import PlatformBuilder, PlatformContext, keda_if_autoscaled
 
 
 def kubeconfig_from(cluster: pulumi.Output[Any]) -> pulumi.Output[str]:
@@ -41,7 +41,7 @@ def build(config: K3sWorkloadStack) -> PlatformContext:
         name="k3s-workload",
         provider=provider,
         kubeconfig=kubeconfig,
-        depends_on=[plugin],
+        depends_on=[plugin, *keda_if_autoscaled(config, provider)],
         outputs={"cluster_stack": settings.cluster_stack,
                  "cluster": {"gpu": cluster.apply(lambda c: c.get("gpu")),
                              "server_external_ip":

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from components import engines
+from components.autoscaling import AutoscalingSpec, Scaling, queue_query
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
 from components.spec import EndpointSpec, ExposureSpec, ModelSourceSpec, ProbeSpec
-from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
+from infra.config.endpoint import (
+    AutoscalingConfig,
+    EndpointConfig,
+    HuggingFaceSource,
+    S3Source,
+)
 from infra.validate.placement import Placement
 from infra.validate.sizing import cache_size
 
@@ -57,6 +63,26 @@ def probe_spec(endpoint: EndpointConfig) -> ProbeSpec:
     return ProbeSpec(**endpoint.probes.model_dump())
 
 
+def scaling(endpoint: EndpointConfig) -> Scaling | None:
+    """The endpoint's KEDA scaling: its policy, the Prometheus it asks and the queue query."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return None
+    profile = engine_profile(endpoint)
+    assert auto.prometheus_server_address, "validate/autoscaling.py requires it"
+    query = auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
+                                      endpoint.served_name)
+    return Scaling(autoscaling_policy(auto), auto.prometheus_server_address, query)
+
+
+def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
+    return AutoscalingSpec(
+        min_replicas=auto.min, max_replicas=auto.max, queue_per_replica=auto.queue_per_replica,
+        activation=auto.activation, scale_up_window_s=auto.scale_up_window_s,
+        scale_down_window_s=auto.scale_down_window_s, polling_interval_s=auto.polling_interval_s,
+        scale_to_zero=auto.scale_to_zero)
+
+
 def endpoint_spec(
     endpoint: EndpointConfig, placement: Placement, has_hf_token: bool
 ) -> EndpointSpec:
@@ -94,4 +120,5 @@ def endpoint_spec(
         extra_env=dict(endpoint.env),
         extra_args=tuple(endpoint.engine_args.extra_args),
         exposure=exposure_spec(endpoint),
+        scaling=scaling(endpoint),
     )

@@ -21,6 +21,7 @@ from infra.config.stack import (
     section_of,
     settings_model,
 )
+from infra.validate.autoscaling import check_autoscaling
 from infra.validate.batch import check_batch_jobs
 from infra.validate.registry import PLATFORMS
 from infra.validate.rules import check_stack
@@ -66,6 +67,7 @@ def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
         raise ConfigError(problems)
     problems = check_stack(config, PLATFORMS[platform])
     problems += check_batch_jobs(config, PLATFORMS[platform])
+    problems += check_autoscaling(config)
     if problems:
         raise ConfigError(problems)
     return config

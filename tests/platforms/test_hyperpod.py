@@ -333,7 +333,7 @@ PLAN_VARIANTS: dict[str, dict[str, Any]] = {
     "s3-autoscaling-l2-redis": {
         "source": {"type": "s3", "bucket": "models", "prefix": "Qwen/Qwen3-4B-Instruct-2507"},
         "kv_cache": {"l2_backend": "redis", "l2_redis_url": "redis://cache:6379"},
-        "autoscaling": {"prometheus_server_address": AMP, "max_replicas": 3}},
+        "autoscaling": {"prometheus_server_address": AMP, "max": 3}},
     "fsx-no-routing": {"source": {"type": "fsx", "file_system_id": "fs-0123456789abcdef0"},
                        "routing": None},
     "internal-alb-sglang-dlc": {"engine": "sglang", "profile": "sagemaker-dlc",

@@ -24,6 +24,9 @@ class KubernetesSettings(StrictModel):
     gpu_node_selector: dict[str, str] = Field(
         default_factory=dict, description="Extra node labels GPU pods must match."
     )
+    keda_installed: bool = Field(
+        False, description="The cluster already runs KEDA: autoscaled endpoints do not "
+        "install it.")
     runtime_class: str | None = Field(
         None, description="RuntimeClass for GPU pods (nvidia on K3s); default none."
     )
