@@ -3,8 +3,9 @@
 # Needs no GPU, no cloud and no Pulumi CLI; the end-to-end tests start a real vLLM CPU engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export VENV="${VENV:-.venv}"   # scripts/setup.sh reads it too
 bash scripts/setup.sh
-PY=.venv/bin/python
+PY="$VENV/bin/python"
 
 echo "== ruff"
 "$PY" -m ruff check .
