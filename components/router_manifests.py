@@ -15,14 +15,14 @@ Facts checked against `vllm-router` 0.1.17 (PyPI; `vllm-router --help` and a loc
   circuit breaker), and `/metrics` on its main port returns engine metrics (with
   `vllm:num_requests_waiting`); its own `vllm_router_*` metrics are on the Prometheus port;
 - `power_of_two` polls the engines' `/get_load`, which vLLM answers 404 (seen in the local
-  benchmark's engine logs); the router then falls back to its own in-flight counts (FIELD_NOTES
-  section 7);
+  benchmark's engine logs); the router then falls back to its own in-flight counts
+  (benchmarks/routing/README.md);
 - its admin routes (`/add_worker`, `/list_workers`, ...) take no credentials: `POST /add_worker`
   was accepted without a key. Keep the router Service in-cluster (exposure `cluster`);
 - it does NOT check client keys: it forwards the client's `Authorization` header to the engine,
   which enforces it (R24). `--api-key` is what the router itself sends when it scrapes the
   engines' `/metrics`, so it gets the endpoint's key too (R15);
-- each process exposes Prometheus on its own port (FIELD_NOTES section 7).
+- each process exposes Prometheus on its own port, or the second panics (address in use).
 """
 
 from __future__ import annotations

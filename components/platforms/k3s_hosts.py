@@ -3,7 +3,7 @@
 Why: L4 exists only on G2 machine types, whose GPUs come with the machine type (no
 `guest_accelerators`), GPU VMs must terminate on host maintenance, the Deep Learning VM image
 ships the driver (Secure Boot off: the driver is not signed for it), and K3s must find the NVIDIA
-container toolkit at its first start (FIELD_NOTES section 3). The kubeconfig cannot be read back
+container toolkit at its first start (docs/platforms/k3s.md). The kubeconfig cannot be read back
 at deploy time, so the server publishes it to a Secret Manager secret the program created; the
 VM account may only add versions to that secret and read the join token (least privilege).
 """

@@ -2,7 +2,7 @@
 
 On K3s the plugin must run with `runtimeClassName: nvidia` (the RuntimeClass K3s registers when
 it finds the container toolkit) or it sees no GPUs, and it schedules only on nodes labelled
-`nvidia.com/gpu.present=true`, which the K3s startup script sets (FIELD_NOTES section 3).
+`nvidia.com/gpu.present=true`, which the K3s startup script sets (docs/platforms/k3s.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Engine-neutral endpoint config: one entry of `inference-stacks:endpoints`.
 
-Defaults come from the field notes (R1, R2, R9, R16, R18, R23, R24). Rules that involve only one
+Defaults come from the field rules (docs/field-rules.md: R1, R2, R9, R16, R18, R23, R24). Rules that involve only one
 endpoint live in validators here; rules that need a catalog or the platform live in `rules.py`.
 """
 

@@ -1,4 +1,4 @@
-"""Stack config model: strictness, defaults from the field notes, key paths in every error."""
+"""Stack config model: strictness, defaults from the field rules, key paths in every error."""
 
 from __future__ import annotations
 
