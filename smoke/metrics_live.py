@@ -228,6 +228,11 @@ def check_metrics_live_prometheus(
         while True:
             seen = prom.scalar_sum(f"{requests_counter}{{{sel}}}")
             waited = clock() - start
+            if seen is None or waited >= deadline_s:
+                lost = _lost_targets(prom, sel, ep.replicas)
+                if lost:
+                    details["prometheus_after"] = seen
+                    return "fail", f"during the check: {lost}", details
             if seen is not None and seen >= wanted:
                 details.update(prometheus_after=seen, catch_up_s=round(waited, 1))
                 return "pass", (f"counters advanced; {len(up)} target(s) up, newest sample "
@@ -243,6 +248,19 @@ def check_metrics_live_prometheus(
     return "fail", (f"Prometheus did not catch up within {deadline_s:g}s "
                     f"({CATCH_UP_INTERVALS:g} scrape intervals): {requests_counter} is {shown}, "
                     f"the engine says {wanted:g} (scrapes frozen or lagging)"), details
+
+
+def _lost_targets(prom: PrometheusClient, sel: str, replicas: int) -> str:
+    """Why the targets no longer answer (down, gone, too few), or "" when they are all up."""
+    up = prom.query(f"up{{{sel}}}")
+    if not up:
+        return f"Prometheus lost every target with {{{sel}}} (series stale)"
+    down = sorted(_target_name(r["metric"]) for r in up if float(r["value"][1]) != 1.0)
+    if down:
+        return f"target(s) down in Prometheus: {', '.join(down)}"
+    if len(up) < replicas:
+        return f"{len(up)} target(s) up for {replicas} replicas"
+    return ""
 
 
 def metrics_live_check(prometheus_url: str | None,

@@ -260,10 +260,12 @@ def _check(engine: Any, prometheus: LocalPrometheus) -> ml.Outcome:
 @pytest.mark.timeout(300)
 def test_real_prometheus_passes_then_fails_when_the_engine_stops(scraped: Any) -> None:
     engine, proxy, prometheus = scraped
+    began = time.monotonic()
     status, reason, details = _check(engine, prometheus)
+    check_s = time.monotonic() - began
     assert status == "pass", (reason, details)
     assert details["catch_up_s"] <= ml.CATCH_UP_INTERVALS * INTERVAL_S
-    print(f"\nmetrics-live through Prometheus: {reason}")
+    print(f"\nmetrics-live through Prometheus: {reason} (check took {check_s:.1f}s)")
 
     proxy.mode = "dead"
     proxy.kill()
@@ -276,9 +278,10 @@ def test_real_prometheus_passes_then_fails_when_the_engine_stops(scraped: Any) -
         assert detected < 10 * INTERVAL_S, "the stopped engine was never detected"
         time.sleep(0.5)
     print(f"engine stopped: failed after {detected:.1f}s: {reason}")
-    assert "down in Prometheus" in reason
-    # Detected by the next scrape: within one interval plus the scrape timeout.
-    assert detected <= 2 * INTERVAL_S + 2
+    assert "down in Prometheus: local-0" in reason
+    # The next scrape marks the target down (one interval + scrape timeout); the check that
+    # sees it may have started just before, so allow one more check duration.
+    assert detected <= 2 * INTERVAL_S + 2 * check_s + 2
 
 
 @pytest.mark.e2e
@@ -312,4 +315,5 @@ def test_real_prometheus_fails_when_the_target_is_gone(scraped: Any) -> None:
         if status == "fail" or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert status == "fail" and "no target" in reason, reason
+    assert status == "fail", reason
+    assert "no target" in reason or "lost every target" in reason, reason
