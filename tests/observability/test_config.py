@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from components.observability_config import ObservabilityConfig, default_mode
 
@@ -19,7 +19,7 @@ def test_defaults() -> None:
 
 
 def test_every_field_is_described_and_unknown_fields_are_rejected() -> None:
-    models = [ObservabilityConfig]
+    models: list[type[BaseModel]] = [ObservabilityConfig]
     seen = set()
     while models:
         model = models.pop()
@@ -30,7 +30,7 @@ def test_every_field_is_described_and_unknown_fields_are_rejected() -> None:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
             for arg in getattr(info.annotation, "__args__", (info.annotation,)):
-                if isinstance(arg, type) and hasattr(arg, "model_fields"):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
                     models.append(arg)
     with pytest.raises(ValidationError, match="extra"):
         ObservabilityConfig.model_validate({"mode": "bundled", "scrape_intervall": 15})
