@@ -229,7 +229,7 @@ def check_metrics_live_prometheus(
             seen = prom.scalar_sum(f"{requests_counter}{{{sel}}}")
             waited = clock() - start
             if seen is None or waited >= deadline_s:
-                lost = _lost_targets(prom, sel, ep.replicas)
+                lost = _lost_targets(prom, sel, ep.replicas, requests_counter, limit)
                 if lost:
                     details["prometheus_after"] = seen
                     return "fail", f"during the check: {lost}", details
@@ -250,8 +250,9 @@ def check_metrics_live_prometheus(
                     f"the engine says {wanted:g} (scrapes frozen or lagging)"), details
 
 
-def _lost_targets(prom: PrometheusClient, sel: str, replicas: int) -> str:
-    """Why the targets no longer answer (down, gone, too few), or "" when they are all up."""
+def _lost_targets(prom: PrometheusClient, sel: str, replicas: int, counter: str,
+                  stale_after_s: float) -> str:
+    """Why the targets no longer answer (down, gone, too few, stale), or "" when all is well."""
     up = prom.query(f"up{{{sel}}}")
     if not up:
         return f"Prometheus lost every target with {{{sel}}} (series stale)"
@@ -260,6 +261,11 @@ def _lost_targets(prom: PrometheusClient, sel: str, replicas: int) -> str:
         return f"target(s) down in Prometheus: {', '.join(down)}"
     if len(up) < replicas:
         return f"{len(up)} target(s) up for {replicas} replicas"
+    ages = prom.query(f"time() - max by (instance) (timestamp({counter}{{{sel}}}))")
+    stale = sorted(float(r["value"][1]) for r in ages if float(r["value"][1]) > stale_after_s)
+    if stale:
+        return (f"stale data: newest sample {stale[-1]:.0f}s old (limit {stale_after_s:g}s): "
+                "Prometheus stopped scraping the target")
     return ""
 
 
