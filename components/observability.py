@@ -23,7 +23,6 @@ import pulumi_kubernetes as k8s
 
 from components import observability_manifests as om
 from components.router_manifests import RouterSpec
-from components.spec import EndpointSpec
 
 TYPE_TOKEN = "inference-stacks:observability:Observability"
 Mode = Literal["bundled", "existing", "none"]
@@ -53,7 +52,7 @@ class ObservabilityArgs:
     """Flat args. `ttft_slos_ms` maps endpoint name -> `slos.ttft_p95_ms` (absent: no alert)."""
 
     mode: Mode
-    endpoints: Sequence[EndpointSpec]
+    endpoints: Sequence[om.EndpointLike]  # EndpointSpec, or om.EngineTarget (HyperPod)
     routers: Sequence[RouterSpec] = ()
     ttft_slos_ms: Mapping[str, float | None] = field(default_factory=dict)
     provider: k8s.Provider | None = None

@@ -148,6 +148,36 @@ DCGM_XID = "DCGM_FI_DEV_XID_ERRORS"  # value of the last XID error
 
 
 @dataclass(frozen=True)
+class EngineTarget:
+    """What the builders need of one engine endpoint. `EndpointSpec`s convert with
+    `engine_target(spec)`; platforms whose pods are not rendered from an EndpointSpec (HyperPod:
+    the operator labels worker pods `app: <name>`) build one directly.
+
+    `port` is the container port's name, or its number (PodMonitor `portNumber`, operator
+    >= v0.80) when the pod's port name is not ours to know.
+    """
+
+    name: str
+    namespace: str
+    engine: Engine
+    selector: dict[str, str]
+    metrics_path: str = "/metrics"
+    port: str | int = ENGINE_PORT_NAME
+    api_key_secret: str | None = None
+
+
+EndpointLike = EndpointSpec | EngineTarget
+
+
+def engine_target(spec: EndpointLike) -> EngineTarget:
+    if isinstance(spec, EngineTarget):
+        return spec
+    return EngineTarget(name=spec.name, namespace=spec.namespace, engine=spec.engine,
+                        selector=dict(spec.selector), metrics_path=spec.profile.metrics_path,
+                        api_key_secret=spec.api_key_secret)
+
+
+@dataclass(frozen=True)
 class ObservabilitySettings:
     """What the builders need besides the endpoints (all defaults are the bundled mode's)."""
 
@@ -196,8 +226,12 @@ def _bearer(secret: str | None) -> dict[str, Any]:
 # --- monitors --------------------------------------------------------------------------------
 
 
-def engine_pod_monitor(spec: EndpointSpec, settings: ObservabilitySettings) -> dict[str, Any]:
+def engine_pod_monitor(endpoint: EndpointLike,
+                       settings: ObservabilitySettings) -> dict[str, Any]:
     """PodMonitor: every replica of the endpoint's engine, on its `http` port and metrics path."""
+    spec = engine_target(endpoint)
+    port: dict[str, Any] = ({"portNumber": spec.port} if isinstance(spec.port, int)
+                            else {"port": spec.port})
     return {
         "apiVersion": MONITORING_GROUP,
         "kind": "PodMonitor",
@@ -207,8 +241,8 @@ def engine_pod_monitor(spec: EndpointSpec, settings: ObservabilitySettings) -> d
             "selector": {"matchLabels": dict(spec.selector)},
             "namespaceSelector": {"matchNames": [spec.namespace]},
             "podMetricsEndpoints": [{
-                "port": ENGINE_PORT_NAME,
-                "path": spec.profile.metrics_path,
+                **port,
+                "path": spec.metrics_path,
                 "interval": settings.interval,
                 "scrapeTimeout": f"{min(10, settings.scrape_interval_seconds)}s",
                 "relabelings": _relabelings(spec.name, "engine"),
@@ -261,7 +295,7 @@ def counter_rate(name: str, sel: str, window: str, by: str = "namespace, pod",
     return f"sum by ({by}) (rate({name}{_sel(sel, matchers)}[{window}]))"
 
 
-def endpoint_selector(spec: EndpointSpec) -> str:
+def endpoint_selector(spec: EndpointLike) -> str:
     return f'namespace="{spec.namespace}", {ENDPOINT_LABEL}="{spec.name}"'
 
 
@@ -278,7 +312,7 @@ def _alert(name: str, expr: str, for_: str, severity: str, summary: str, descrip
     return rule
 
 
-def endpoint_alerts(spec: EndpointSpec, settings: ObservabilitySettings,
+def endpoint_alerts(spec: EndpointLike, settings: ObservabilitySettings,
                     ttft_p95_ms: float | None) -> list[dict[str, Any]]:
     """The alerts of one engine endpoint (TTFT only when the endpoint has an SLO)."""
     m = ENGINE_METRICS[spec.engine]
@@ -355,7 +389,7 @@ def watchdog_alert() -> dict[str, Any]:
         "route it to a heartbeat receiver that pages when it STOPS arriving.")
 
 
-def rule_groups(endpoints: Sequence[EndpointSpec], routers: Sequence[RouterSpec],
+def rule_groups(endpoints: Sequence[EndpointLike], routers: Sequence[RouterSpec],
                 settings: ObservabilitySettings,
                 ttft_slos_ms: Mapping[str, float | None]) -> list[dict[str, Any]]:
     """Rule groups (the PrometheusRule's `spec.groups`, also a valid promtool rule file)."""
@@ -371,7 +405,7 @@ def rule_groups(endpoints: Sequence[EndpointSpec], routers: Sequence[RouterSpec]
     return groups
 
 
-def prometheus_rule(endpoints: Sequence[EndpointSpec], routers: Sequence[RouterSpec],
+def prometheus_rule(endpoints: Sequence[EndpointLike], routers: Sequence[RouterSpec],
                     settings: ObservabilitySettings,
                     ttft_slos_ms: Mapping[str, float | None]) -> dict[str, Any]:
     return {
@@ -575,11 +609,11 @@ def substitute(expr: str, rate_interval: str = "1m",
 # --- everything at once ----------------------------------------------------------------------
 
 
-def engines_in_use(endpoints: Sequence[EndpointSpec]) -> list[Engine]:
+def engines_in_use(endpoints: Sequence[EndpointLike]) -> list[Engine]:
     return sorted({spec.engine for spec in endpoints})
 
 
-def observability_objects(endpoints: Sequence[EndpointSpec], routers: Sequence[RouterSpec],
+def observability_objects(endpoints: Sequence[EndpointLike], routers: Sequence[RouterSpec],
                           settings: ObservabilitySettings,
                           ttft_slos_ms: Mapping[str, float | None]) -> list[dict[str, Any]]:
     """Monitors, the rule and one dashboard ConfigMap per engine in use, in creation order."""

@@ -87,3 +87,14 @@ def test_rule_without_expr_is_rejected() -> None:
     del rule["spec"]["groups"][0]["rules"][0]["expr"]
     with pytest.raises(AssertionError, match="expr"):
         validate_monitoring_object(rule)
+
+
+def test_engine_target_with_a_port_number_validates() -> None:
+    """HyperPod-style workers: selector and port given directly (the operator names the pods)."""
+    target = om.EngineTarget(name="hp", namespace="inference", engine="sglang",
+                             selector={"app": "hp-endpoint"}, port=8080)
+    pm = om.engine_pod_monitor(target, specs.SETTINGS)
+    validate_monitoring_object(pm)
+    endpoint = pm["spec"]["podMetricsEndpoints"][0]
+    assert endpoint["portNumber"] == 8080 and "port" not in endpoint
+    assert pm["spec"]["selector"] == {"matchLabels": {"app": "hp-endpoint"}}
