@@ -319,3 +319,50 @@ def test_real_prometheus_fails_on_stale_data_when_scraping_stops(scraped: Any) -
     assert status == "fail", details
     assert "stale data" in reason or "lost every target" in reason, reason
     assert detected <= ml.CATCH_UP_INTERVALS * INTERVAL_S + 30  # + the chat request itself
+
+
+@pytest.mark.e2e
+@pytest.mark.engines
+@pytest.mark.timeout(300)
+def test_generated_rules_and_dashboard_queries_run_on_real_prometheus(
+    local_engine: Any, prometheus_bin: str, tmp_path: Any,
+) -> None:
+    """The generated rule file loads into a real Prometheus and evaluates on real engine data
+    (Watchdog fires, nothing else does while the engine is healthy); every dashboard query
+    runs, and the engine panels have data after a few requests."""
+    import yaml
+
+    from components import observability_manifests as om
+
+    target = om.EngineTarget(name="local", namespace="local", engine="vllm", selector={})
+    settings = om.ObservabilitySettings(namespace="local", scrape_interval_seconds=15)
+    groups = om.rule_groups([target], [], settings, {"local": 60_000.0})
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": groups}))
+    address = local_engine.base_url.removeprefix("http://")
+    with LocalPrometheus([StaticTarget(address, "local", "local-0")],
+                         scrape_interval_s=INTERVAL_S, rule_files=[rules]) as prometheus:
+        assert prometheus.wait_for('up{inference_endpoint="local"} == 1', 20)
+        with requests.Session() as session:
+            t = _live_target(local_engine, session)
+            for _ in range(3):
+                ml.send_one_chat(t)
+        time.sleep(3 * INTERVAL_S)
+        loaded = requests.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()
+        names = {r["name"] for g in loaded["data"]["groups"] for r in g["rules"]}
+        assert {"InferenceTargetDown", "InferenceTTFTAboveSLO", "Watchdog"} <= names
+        alerts = requests.get(f"{prometheus.url}/api/v1/alerts", timeout=10).json()
+        active = sorted(a["labels"]["alertname"] for a in alerts["data"]["alerts"])
+        assert active == ["Watchdog"], active
+        empty = []
+        for expr in om.dashboard_queries(om.dashboard("vllm")):
+            runnable = om.substitute(expr, f"{4 * INTERVAL_S}s", {"endpoint": "local"})
+            body = requests.get(f"{prometheus.url}/api/v1/query", timeout=10,
+                                params={"query": runnable}).json()
+            assert body["status"] == "success", (runnable, body)
+            if not body["data"]["result"]:
+                empty.append(runnable)
+        # Only GPU, router, error and preemption series may be empty on a healthy CPU engine.
+        unexpected = [e for e in empty if not any(
+            k in e for k in ("DCGM_", "vllm_router_", "finished_reason=~", "num_preemptions"))]
+        assert unexpected == [], unexpected
