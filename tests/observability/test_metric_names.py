@@ -17,6 +17,7 @@ import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -145,12 +146,12 @@ def test_vllm_names_exist_in_the_installed_vllm_source() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.engines
-def test_vllm_names_exist_on_the_live_engine(local_engine) -> None:  # type: ignore[no-untyped-def]
+def test_vllm_names_exist_on_the_live_engine(local_engine: Any) -> None:
     text = requests.get(f"{local_engine.base_url}/metrics", timeout=30).text
     samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
                if line and not line.startswith("#")}
-    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
-    exposed = {}
+    types: dict[str, str] = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
+    exposed: dict[str, str] = {}
     for name in samples:
         base = re.sub(r"_(total|bucket|sum|count|created)$", "", name)
         exposed[name] = types.get(base, types.get(name, "untyped"))

@@ -28,7 +28,7 @@ INTERVAL_S = 2
 
 def _endpoint(replicas: int = 1, engine: str = "vllm", base_url: str = "http://127.0.0.1:9",
               api_key: str | None = None) -> EndpointOutput:
-    return EndpointOutput(name="local", engine=engine, model="m",  # type: ignore[arg-type]
+    return EndpointOutput(name="local", engine=engine, model="m",
                           served_model_name="tiny-llama", base_url=base_url,
                           exposure="public", port=9, replicas=replicas, api_key=api_key)
 
