@@ -54,13 +54,18 @@ class FakePrometheus:
     """Canned answers by query; `sums` is what successive sum(counter) queries return."""
 
     def __init__(self, up: list[tuple[str, float]], ages: list[tuple[str, float]],
-                 sums: list[float | None]) -> None:
+                 sums: list[float | None],
+                 up_later: list[tuple[str, float]] | None = None) -> None:
         self.up, self.ages, self.sums = up, ages, list(sums)
+        self.up_later = up_later
+        self.up_queries = 0
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         if expr.startswith("up{"):
+            self.up_queries += 1
+            up = self.up if self.up_queries == 1 or self.up_later is None else self.up_later
             return [{"metric": {"pod": p, "instance": p}, "value": [0, str(v)]}
-                    for p, v in self.up]
+                    for p, v in up]
         if expr.startswith("time() -"):
             return [{"metric": {"instance": i}, "value": [0, str(a)]} for i, a in self.ages]
         raise AssertionError(expr)
@@ -170,6 +175,35 @@ def test_prometheus_fails_when_it_does_not_catch_up_within_three_intervals(
     (status, reason, _), waited = _run(fake)
     assert status == "fail" and "did not catch up within 90s" in reason
     assert 90.0 <= waited <= 91.0
+
+
+def test_prometheus_names_a_replica_that_goes_down_during_the_check(
+    engine_counters: list,
+) -> None:
+    engine_counters += [_counters(4, 64), _counters(5, 80)]
+    fake = FakePrometheus([("p0", 1.0)], [("p0", 5.0)], [4.0, None],
+                          up_later=[("p0", 0.0)])
+    (status, reason, _), waited = _run(fake)
+    assert status == "fail" and reason == "during the check: target(s) down in Prometheus: p0"
+    assert waited == 0.0  # no waiting for the catch-up deadline once the target is down
+
+
+def test_prometheus_reports_stale_data_when_scraping_stops_during_the_check(
+    engine_counters: list,
+) -> None:
+    engine_counters += [_counters(4, 64), _counters(5, 80)]
+    fake = FakePrometheus([("p0", 1.0)], [("p0", 5.0)], [4.0])
+    fake.ages = [("p0", 5.0)]
+    original = fake.query
+
+    def aging(expr: str) -> list[dict[str, Any]]:
+        if expr.startswith("time() -") and fake.up_queries > 1:
+            return [{"metric": {"instance": "p0"}, "value": [0, "95"]}]
+        return original(expr)
+
+    fake.query = aging  # type: ignore[method-assign]
+    (status, reason, _), _ = _run(fake)
+    assert status == "fail" and "stale data: newest sample 95s old (limit 60s)" in reason
 
 
 def test_several_replicas_wait_for_the_sum_to_grow(engine_counters: list) -> None:
