@@ -10,6 +10,25 @@ Modes:
 
 Everything it renders comes from `components.observability_manifests` (pure, tested without
 Pulumi); this class only creates resources and reports where Prometheus and Grafana are.
+
+Wiring (for the program): after the endpoints (and routers) exist,
+
+    cfg: ObservabilityConfig = stack.observability      # components/observability_config.py
+    obs = Observability("observability", ObservabilityArgs(
+        mode=cfg.mode, endpoints=[...EndpointSpec or om.EngineTarget...],
+        routers=[...RouterSpec...], ttft_slos_ms={name: slos.ttft_p95_ms},
+        provider=k8s_provider, namespace=cfg.namespace,
+        scrape_interval_seconds=cfg.scrape_interval_seconds,
+        selector_labels=cfg.selector_labels, dashboard_label=cfg.dashboard_label,
+        grafana=cfg.grafana.enabled, dcgm=cfg.dcgm.enabled,
+        dcgm_runtime_class=cfg.dcgm.runtime_class,            # "nvidia" on K3s
+        remote_write=cfg.remote_write_target(),
+        existing_prometheus=ServiceRef(**cfg.prometheus.model_dump()) if cfg.prometheus else None,
+        depends_on=[endpoint components, GPU node pools]))
+    pulumi.export("observability", obs.outputs)
+
+`obs.outputs` = {mode, prometheus: {url, namespace, service, port, port_forward} | None,
+grafana: same | None, dashboards: {uid: title}, scrape_interval_seconds}.
 """
 
 from __future__ import annotations
