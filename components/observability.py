@@ -13,18 +13,12 @@ Pulumi); this class only creates resources and reports where Prometheus and Graf
 
 Wiring (for the program): after the endpoints (and routers) exist,
 
-    cfg: ObservabilityConfig = stack.observability      # components/observability_config.py
-    obs = Observability("observability", ObservabilityArgs(
-        mode=cfg.mode, endpoints=[...EndpointSpec or om.EngineTarget...],
+    obs = Observability("observability", ObservabilityArgs.from_config(
+        stack.observability,                     # ObservabilityConfig
+        endpoints=[...EndpointSpec, or om.EngineTarget for HyperPod workers...],
         routers=[...RouterSpec...], ttft_slos_ms={name: slos.ttft_p95_ms},
-        provider=k8s_provider, namespace=cfg.namespace,
-        scrape_interval_seconds=cfg.scrape_interval_seconds,
-        selector_labels=cfg.selector_labels, dashboard_label=cfg.dashboard_label,
-        grafana=cfg.grafana.enabled, dcgm=cfg.dcgm.enabled,
-        dcgm_runtime_class=cfg.dcgm.runtime_class,            # "nvidia" on K3s
-        remote_write=cfg.remote_write_target(),
-        existing_prometheus=ServiceRef(**cfg.prometheus.model_dump()) if cfg.prometheus else None,
-        depends_on=[endpoint components, GPU node pools]))
+        provider=k8s_provider, depends_on=[endpoint components, GPU node pools],
+        mode=None or a per-platform default (observability_config.default_mode)))
     pulumi.export("observability", obs.outputs)
 
 `obs.outputs` = {mode, prometheus: {url, namespace, service, port, port_forward} | None,
@@ -41,6 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import observability_manifests as om
+from components.observability_config import ObservabilityConfig
 from components.router_manifests import RouterSpec
 
 TYPE_TOKEN = "inference-stacks:observability:Observability"
@@ -90,6 +85,35 @@ class ObservabilityArgs:
     existing_prometheus: ServiceRef | None = None  # existing mode: reported in the outputs
     existing_grafana: ServiceRef | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ObservabilityConfig,
+        endpoints: Sequence[om.EndpointLike],
+        routers: Sequence[RouterSpec] = (),
+        ttft_slos_ms: Mapping[str, float | None] | None = None,
+        provider: k8s.Provider | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        mode: Mode | None = None,
+    ) -> ObservabilityArgs:
+        """Args from the stack's `observability:` config (`mode` overrides the config's, for
+        a per-platform default)."""
+
+        def ref(service: Any) -> ServiceRef | None:
+            return None if service is None else ServiceRef(service.namespace, service.service,
+                                                           service.port)
+
+        return cls(
+            mode=mode or config.mode, endpoints=list(endpoints), routers=list(routers),
+            ttft_slos_ms=dict(ttft_slos_ms or {}), provider=provider,
+            namespace=config.namespace, scrape_interval_seconds=config.scrape_interval_seconds,
+            selector_labels=dict(config.selector_labels),
+            dashboard_label=dict(config.dashboard_label), grafana=config.grafana.enabled,
+            dcgm=config.dcgm.enabled, dcgm_runtime_class=config.dcgm.runtime_class,
+            remote_write=config.remote_write_target(),
+            existing_prometheus=ref(config.prometheus),
+            existing_grafana=ref(config.grafana_service), depends_on=list(depends_on))
 
     def settings(self) -> om.ObservabilitySettings:
         return om.ObservabilitySettings(

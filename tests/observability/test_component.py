@@ -209,3 +209,22 @@ def test_without_dcgm_or_grafana() -> None:
     kps = _one(regs, RELEASE, "obs-kube-prometheus-stack")
     assert kps.inputs["values"]["grafana"] == {"enabled": False}
     assert outputs["grafana"] is None
+
+
+def test_args_from_config() -> None:
+    from components.observability_config import ObservabilityConfig
+
+    config = ObservabilityConfig.model_validate({
+        "mode": "existing", "scrape_interval_seconds": 15, "selector_labels": {"release": "p"},
+        "dcgm": {"enabled": True, "runtime_class": "nvidia"},
+        "prometheus": {"namespace": "obs", "service": "prometheus-operated", "port": 9090}})
+    args = ObservabilityArgs.from_config(config, specs.ENDPOINTS, specs.ROUTERS,
+                                         specs.TTFT_SLOS_MS)
+    assert (args.mode, args.scrape_interval_seconds, args.selector_labels) == (
+        "existing", 15, {"release": "p"})
+    assert args.dcgm_runtime_class == "nvidia"
+    assert args.existing_prometheus == ServiceRef("obs", "prometheus-operated", 9090)
+    outputs, _ = run(args)
+    assert outputs["prometheus"]["service"] == "prometheus-operated"
+    assert outputs["scrape_interval_seconds"] == 15
+    assert ObservabilityArgs.from_config(config, [], mode="none").mode == "none"
