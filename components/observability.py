@@ -111,6 +111,7 @@ class ObservabilityArgs:
             selector_labels=dict(config.selector_labels),
             dashboard_label=dict(config.dashboard_label), grafana=config.grafana.enabled,
             dcgm=config.dcgm.enabled, dcgm_runtime_class=config.dcgm.runtime_class,
+            gpu_node_selector=dict(config.dcgm.node_selector),
             remote_write=config.remote_write_target(),
             existing_prometheus=ref(config.prometheus),
             existing_grafana=ref(config.grafana_service), depends_on=list(depends_on))

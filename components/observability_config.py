@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from components.observability_manifests import (
     DEFAULT_DASHBOARD_LABEL,
+    GPU_PRESENT_LABEL,
     ObservabilitySettings,
     RemoteWrite,
 )
@@ -64,6 +65,10 @@ class DcgmConfig(_Strict):
                                                     "XID alert.")
     runtime_class: str | None = Field(
         default=None, description="runtimeClassName for the exporter pods; 'nvidia' on K3s.")
+    node_selector: dict[str, str] = Field(
+        default_factory=lambda: {GPU_PRESENT_LABEL: "true"},
+        description="Nodes the exporter runs on (the GPU nodes' label; the program's EKS and "
+                    "K3s GPU nodes carry nvidia.com/gpu.present=true).")
 
 
 class ObservabilityConfig(_Strict):

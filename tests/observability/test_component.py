@@ -223,6 +223,7 @@ def test_args_from_config() -> None:
     assert (args.mode, args.scrape_interval_seconds, args.selector_labels) == (
         "existing", 15, {"release": "p"})
     assert args.dcgm_runtime_class == "nvidia"
+    assert args.gpu_node_selector == {"nvidia.com/gpu.present": "true"}
     assert args.existing_prometheus == ServiceRef("obs", "prometheus-operated", 9090)
     outputs, _ = run(args)
     assert outputs["prometheus"]["service"] == "prometheus-operated"
