@@ -35,10 +35,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import observability_manifests as om
+from components.component import type_token
+from components.k8s_objects import create_object
 from components.observability_config import ObservabilityConfig
 from components.router_manifests import RouterSpec
 
-TYPE_TOKEN = "inference-stacks:observability:Observability"
+TYPE_TOKEN = type_token(__name__, "Observability")
 Mode = Literal["bundled", "existing", "none"]
 
 
@@ -123,10 +125,6 @@ class ObservabilityArgs:
             dashboard_label=dict(self.dashboard_label), gpu=self.dcgm)
 
 
-def _body(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-
-
 class Observability(pulumi.ComponentResource):
     """The monitoring stack (bundled) or just its custom resources (existing)."""
 
@@ -207,8 +205,4 @@ class Observability(pulumi.ComponentResource):
                 opts: pulumi.ResourceOptions) -> pulumi.Resource:
         meta = obj["metadata"]
         resource_name = f"{name}-{obj['kind'].lower()}-{meta['namespace']}-{meta['name']}"
-        if obj["kind"] == "ConfigMap":
-            return k8s.core.v1.ConfigMap(resource_name, **_body(obj), opts=opts)
-        return k8s.apiextensions.CustomResource(
-            resource_name, api_version=obj["apiVersion"], kind=obj["kind"],
-            metadata=meta, spec=obj["spec"], opts=opts)
+        return create_object(resource_name, obj, opts)

@@ -1,7 +1,8 @@
 """Engine-neutral endpoint config: one entry of `inference-stacks:endpoints`.
 
-Defaults come from the field rules (docs/field-rules.md: R1, R2, R9, R16, R18, R23, R24). Rules that involve only one
-endpoint live in validators here; rules that need a catalog or the platform live in `rules.py`.
+Defaults come from the field rules (docs/field-rules.md: R1, R2, R9, R16, R18, R23, R24). Rules
+that involve only one endpoint live in validators here; rules that need a catalog or the
+platform live in `infra/validate/`.
 """
 
 from __future__ import annotations
