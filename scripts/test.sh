@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# checkov lives in its own venv (its pins clash with .venv); tests/security/test_checkov.py uses it.
+bash scripts/checkov.sh --install
 PY=.venv/bin/python
 
 echo "== ruff"

@@ -36,6 +36,7 @@ def daemonset(image: str = DEVICE_PLUGIN_IMAGE) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "runtimeClassName": RUNTIME_CLASS,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "priorityClassName": "system-node-critical",
                     "nodeSelector": {GPU_PRESENT_LABEL: "true"},
                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
