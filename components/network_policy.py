@@ -86,18 +86,35 @@ def _prometheus_rule(port: int, sources: TrafficSources) -> list[dict[str, Any]]
     return [{"from": [peer], "ports": _port(port)}]
 
 
+def routed_engine_policy(router: RouterSpec, sources: TrafficSources) -> dict[str, Any]:
+    """Ingress to the engine pods behind `router`: that router's pods and Prometheus only."""
+    rules = [{"from": [{"podSelector": {"matchLabels": dict(router.selector)}}],
+              "ports": _port(router.engine_port)}]
+    rules += _prometheus_rule(router.engine_port, sources)
+    return _policy(f"{router.endpoint}-engine-ingress", router.namespace,
+                   router.engine_selector, rules)
+
+
 def engine_policy(spec: EndpointSpec, sources: TrafficSources,
                   router: RouterSpec | None = None) -> dict[str, Any]:
     """Ingress to one endpoint's engine pods: its router only, or its clients; Prometheus."""
     if router is not None:
         if router.namespace != spec.namespace or router.engine_selector != spec.selector:
             raise ValueError(f"router {router.name} does not front endpoint {spec.name}")
-        rules = [{"from": [{"podSelector": {"matchLabels": dict(router.selector)}}],
-                  "ports": _port(spec.port)}]
-    else:
-        rules = _client_rules(spec.port, spec.exposure.type != "cluster", sources)
+        return routed_engine_policy(router, sources)
+    rules = _client_rules(spec.port, spec.exposure.type != "cluster", sources)
     rules += _prometheus_rule(spec.port, sources)
     return _policy(f"{spec.name}-engine-ingress", spec.namespace, spec.selector, rules)
+
+
+def router_policies(router: RouterSpec, sources: TrafficSources | None = None
+                    ) -> list[dict[str, Any]]:
+    """The policies the `Router` component creates itself: its engines take traffic only from
+    it, and it only from labelled client pods of its namespace and Prometheus. A router is
+    exposed in-cluster only (exposure of a routed endpoint is infra's wiring)."""
+    sources = sources or TrafficSources()
+    cluster = ExposureSpec()
+    return [routed_engine_policy(router, sources), router_policy(router, cluster, sources)]
 
 
 def router_policy(spec: RouterSpec, exposure: ExposureSpec,

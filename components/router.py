@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import network_policy
 from components import router_manifests as rm
 from components.spec import EndpointSpec
 
@@ -57,6 +58,11 @@ class Router(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(
                 depends_on=[binding])))
         k8s.core.v1.Service(spec.name, **_body(rm.service(spec)), opts=base)
+        # Issue 12: the engines answer only this router; the router's admin routes (same port)
+        # only labelled client pods of its namespace. Port-forwards are not affected.
+        for policy in network_policy.router_policies(spec):
+            k8s.networking.v1.NetworkPolicy(policy["metadata"]["name"], **_body(policy),
+                                            opts=base)
         self.base_url = pulumi.Output.from_input(spec.cluster_url)
         self.register_outputs({"base_url": self.base_url,
                                "deployment": deployment.metadata.apply(lambda m: m["name"])})

@@ -127,3 +127,24 @@ def test_exposed_endpoint_without_load_balancer_cidrs_is_an_error() -> None:
 def test_default_deny_selects_every_pod() -> None:
     deny = npol.default_deny_ingress("inference")
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+
+
+def test_router_component_renders_the_engine_and_router_policies() -> None:
+    """The Router component instantiates its own policies (in the stack's plan)."""
+    specs = stack_specs("k3s-l4-bench")
+    rendered = [o for o in _plan("k3s-l4-bench").manifests.values()
+                if o["kind"] == "NetworkPolicy"]
+    for router in specs.routers:
+        expected = npol.router_policies(router)
+        for policy in expected:
+            match = [o for o in rendered if o["metadata"]["name"] == policy["metadata"]["name"]
+                     and o["metadata"]["namespace"] == router.namespace]
+            assert match and match[0]["spec"] == policy["spec"], policy["metadata"]["name"]
+        engine = next(e for e in specs.endpoints if e.name == router.endpoint)
+        # Without any namespace-wide default deny, the rendered policies alone already keep
+        # everyone but the router away from the engines.
+        assert not npol.allows(rendered, engine.namespace, engine.labels, engine.port,
+                               peer_namespace=engine.namespace,
+                               peer_labels={npol.CLIENT_LABEL: "true"})
+        assert npol.allows(rendered, engine.namespace, engine.labels, engine.port,
+                           peer_namespace=router.namespace, peer_labels=router.labels)
