@@ -160,3 +160,15 @@ def test_world_and_sloppy_cidrs_are_named(cidr: str, fragment: str) -> None:
 def test_client_cidrs_pass() -> None:
     assert world_cidr_problems(["203.0.113.0/24", "198.51.100.7/32", "10.0.0.0/8",
                                 "2001:db8::/32"]) == []
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_stack_passes_the_exposure_and_cidr_rules_the_config_will_call(stack: str) -> None:
+    """The lead wires these into the config rules; the shipped stacks must already pass."""
+    from tests.security.stack_specs import stack_specs
+
+    specs = stack_specs(stack)
+    routed = {r.endpoint for r in specs.routers}
+    for spec in specs.endpoints:
+        assert exposure_problems(spec.exposure, routed=spec.name in routed) == [], spec.name
+        assert world_cidr_problems(spec.exposure.inbound_cidrs) == [], spec.name
