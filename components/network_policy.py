@@ -107,14 +107,14 @@ def engine_policy(spec: EndpointSpec, sources: TrafficSources,
     return _policy(f"{spec.name}-engine-ingress", spec.namespace, spec.selector, rules)
 
 
-def router_policies(router: RouterSpec, sources: TrafficSources | None = None
-                    ) -> list[dict[str, Any]]:
+def router_policies(router: RouterSpec, sources: TrafficSources | None = None,
+                    exposure: ExposureSpec | None = None) -> list[dict[str, Any]]:
     """The policies the `Router` component creates itself: its engines take traffic only from
-    it, and it only from labelled client pods of its namespace and Prometheus. A router is
-    exposed in-cluster only (exposure of a routed endpoint is infra's wiring)."""
+    it, and it only from labelled client pods of its namespace, the load balancer's subnets
+    when `exposure` is alb (then `sources.load_balancer_cidrs` is required), and Prometheus."""
     sources = sources or TrafficSources()
-    cluster = ExposureSpec()
-    return [routed_engine_policy(router, sources), router_policy(router, cluster, sources)]
+    return [routed_engine_policy(router, sources),
+            router_policy(router, exposure or ExposureSpec(), sources)]
 
 
 def router_policy(spec: RouterSpec, exposure: ExposureSpec,

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import network_policy
 from components import router_manifests as rm
-from components.spec import EndpointSpec
+from components.spec import EndpointSpec, ExposureSpec
 
 if TYPE_CHECKING:
     from infra.config.endpoint import EndpointConfig, RouterConfig
@@ -33,6 +33,10 @@ class RouterArgs:
     spec: rm.RouterSpec
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # NetworkPolicy inputs: who may connect (load balancer subnets, Prometheus namespaces) and
+    # how the router is exposed; the defaults keep it in-cluster.
+    traffic: network_policy.TrafficSources | None = None
+    exposure: ExposureSpec | None = None
 
 
 class Router(pulumi.ComponentResource):
@@ -60,7 +64,7 @@ class Router(pulumi.ComponentResource):
         k8s.core.v1.Service(spec.name, **_body(rm.service(spec)), opts=base)
         # Issue 12: the engines answer only this router; the router's admin routes (same port)
         # only labelled client pods of its namespace. Port-forwards are not affected.
-        for policy in network_policy.router_policies(spec):
+        for policy in network_policy.router_policies(spec, args.traffic, args.exposure):
             k8s.networking.v1.NetworkPolicy(policy["metadata"]["name"], **_body(policy),
                                             opts=base)
         self.base_url = pulumi.Output.from_input(spec.cluster_url)

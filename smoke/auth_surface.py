@@ -8,20 +8,25 @@ answer is the load balancer's path filter (`components.manifests.is_exposed_path
 and NetworkPolicy. This check proves it from the client's side: every probe below, sent with
 no key, must not come back 2xx. It fails against a bare vLLM engine by design.
 
-It runs only when the endpoint is reached at its own base URL (a load balancer, or a local
-engine): through a port-forward it reports skip. Registered in `smoke/check.py:HTTP_CHECKS` as
-("auth_surface", check_auth_surface).
+`check_auth_surface` runs only when the endpoint is reached at its own, non-loopback base URL
+(a load balancer): through a port-forward or on a bare local engine it reports skip.
+`probe_auth_surface` is the unconditional probe (the e2e test runs it on the bare engine).
+Registered in `smoke/check.py:HTTP_CHECKS` as ("auth_surface", check_auth_surface).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from smoke.http import HttpError
 
 if TYPE_CHECKING:  # smoke.check imports this module to register the check
     from smoke.check import Outcome, Target
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ def probes_for(exposure: str) -> list[Probe]:
 
 
 def check_auth_surface(t: Target) -> Outcome:
+    """The registered check: probes only what a client reaches through a load balancer."""
     ep = t.endpoint
     if not ep.api_key:
         return "skip", "no API key in outputs: the endpoint is open by configuration", {}
@@ -73,6 +79,14 @@ def check_auth_surface(t: Target) -> Outcome:
         # A port-forward lands on the pod itself, behind the load balancer's path filter:
         # the bare engine's open routes are expected there (NetworkPolicy guards the pod).
         return "skip", "reached through a port-forward, not the endpoint's own URL", {}
+    if urlparse(ep.base_url).hostname in LOOPBACK:
+        return "skip", "loopback address: a bare local engine, no load balancer in front", {}
+    return probe_auth_surface(t)
+
+
+def probe_auth_surface(t: Target) -> Outcome:
+    """Send every probe without a key to `t.base_url`; fail on any 2xx (no skips)."""
+    ep = t.endpoint
     statuses: dict[str, Any] = {}
     opened: list[str] = []
     for probe in probes_for(ep.exposure):

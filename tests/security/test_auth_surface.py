@@ -82,8 +82,13 @@ def test_unreachable_routes_count_as_closed() -> None:
     assert set(details["statuses"].values()) == {"refused"}
 
 
-def test_skips_open_endpoints_and_port_forwards() -> None:
+def test_skips_open_endpoints_port_forwards_and_bare_local_engines() -> None:
     session = FakeSession(lambda _m, _p: 200)
     assert run(session, api_key=None)[0] == "skip"
     assert run(session, base_url="http://127.0.0.1:41234")[0] == "skip"
+    local = "http://127.0.0.1:8000"
+    assert run(session, base_url=local)[0] == "skip"  # port-forward shape is the same
+    target = Target(endpoint(base_url=local), local, session,  # type: ignore[arg-type]
+                    CheckSettings())
+    assert check_auth_surface(target)[0] == "skip"
     assert session.calls == []

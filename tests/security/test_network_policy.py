@@ -148,3 +148,16 @@ def test_router_component_renders_the_engine_and_router_policies() -> None:
                                peer_labels={npol.CLIENT_LABEL: "true"})
         assert npol.allows(rendered, engine.namespace, engine.labels, engine.port,
                            peer_namespace=router.namespace, peer_labels=router.labels)
+
+
+def test_an_alb_exposed_router_admits_the_load_balancer_subnets_only_when_given() -> None:
+    from components.spec import ExposureSpec
+
+    router = stack_specs("k3s-l4-bench").routers[0]
+    alb = ExposureSpec(type="alb", scheme="internal")
+    with pytest.raises(ValueError, match="load_balancer_cidrs"):
+        npol.router_policies(router, npol.TrafficSources(), alb)
+    policies = npol.router_policies(router, SOURCES, alb)
+    assert npol.allows(policies, router.namespace, router.labels, router.port,
+                       peer_namespace="", peer_labels={}, peer_ip_in=VPC)
+    assert not npol.allows(policies, router.namespace, router.labels, router.port, **STRANGER)
