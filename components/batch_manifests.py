@@ -29,6 +29,7 @@ from typing import Any
 
 from components import pod
 from components.batch_feeder import DEFAULT_METRICS_PORT, EXIT_INVALID, STATUS_FILE
+from components.pod import container_security_context
 from components.spec import PART_OF, EndpointSpec
 
 FEEDER_PACKAGE = "batch_feeder"
@@ -194,7 +195,7 @@ def feeder_container(spec: BatchJobSpec, validate_only: bool = False) -> dict[st
         "env": env,
         "resources": FEEDER_RESOURCES,
         "volumeMounts": _feeder_mounts(spec),
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": container_security_context(),
     }
     if not validate_only:
         container["ports"] = [{"name": "metrics", "containerPort": DEFAULT_METRICS_PORT,

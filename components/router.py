@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import network_policy
 from components import router_manifests as rm
 from components.component import type_token
 from components.k8s_objects import create_object
+from components.spec import ExposureSpec
 
 TYPE_TOKEN = type_token(__name__, "Router")
 
@@ -26,6 +28,10 @@ class RouterArgs:
     spec: rm.RouterSpec
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # NetworkPolicy inputs: who may connect (load balancer subnets, Prometheus namespaces) and
+    # how the router is exposed; the defaults keep it in-cluster.
+    traffic: network_policy.TrafficSources | None = None
+    exposure: ExposureSpec | None = None
 
 
 class Router(pulumi.ComponentResource):
@@ -50,6 +56,10 @@ class Router(pulumi.ComponentResource):
             base, pulumi.ResourceOptions(depends_on=[binding])))
         create_object(spec.name, rm.service(spec), base)
         self.service, self.port, self.selector = spec.name, spec.port, dict(spec.selector)
+        # Issue 12: the engines answer only this router; the router's admin routes (same port)
+        # only labelled client pods of its namespace. Port-forwards are not affected.
+        for policy in network_policy.router_policies(spec, args.traffic, args.exposure):
+            create_object(policy["metadata"]["name"], policy, base)
         self.base_url = pulumi.Output.from_input(spec.cluster_url)
         self.register_outputs({"base_url": self.base_url,
                                "deployment": deployment.metadata.apply(  # type: ignore[attr-defined]

@@ -10,81 +10,82 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
 from components.batch import BatchJob, BatchJobArgs
+from components.batch_manifests import BatchJobSpec
 from components.endpoint import InferenceEndpoint
+from components.network_policy import TrafficSources
 from components.router import Router, RouterArgs
-from components.spec import PART_OF
+from components.router_manifests import RouterSpec
 from infra.config.base import NAMESPACE, ConfigError
-from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.contract import BatchJobOutput, EndpointOutput
 from infra.platforms import BUILDERS
 from infra.platforms.base import EndpointRequest, PlatformContext
+from infra.platforms.namespaces import create_namespaces
 from infra.resolve.batch import batch_spec
-from infra.resolve.endpoint import engine_profile, exposure_spec
+from infra.resolve.endpoint import endpoint_spec, engine_profile
 from infra.resolve.outputs import batch_entry, endpoint_entry, routed_entry, stack_outputs
 from infra.resolve.router import prometheus_port, router_spec
-from infra.validate.load import load_stack_config
+from infra.validate.exposure import exposure_spec
+from infra.validate.load import config_warnings, load_stack_config
 from infra.validate.registry import PLATFORMS
-from infra.validate.rules import stack_warnings
 
 
-def _namespaces(config: StackConfig, platform: PlatformContext) -> dict[str, pulumi.Resource]:
-    wanted = {e.namespace for e in config.endpoints} | {j.namespace for j in config.batch_jobs}
-    return {
-        ns: k8s.core.v1.Namespace(
-            f"ns-{ns}", metadata={"name": ns, "labels": {"app.kubernetes.io/part-of": PART_OF}},
-            opts=pulumi.ResourceOptions(provider=platform.provider,
-                                        depends_on=platform.depends_on),
-        )
-        for ns in sorted(wanted)
-    }
-
-
-def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, config: StackConfig,
-                 deployed: Any, platform: PlatformContext) -> EndpointOutput:
+def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, deployed: Any,
+                 router: RouterSpec | None, platform: PlatformContext,
+                 traffic: TrafficSources | None) -> EndpointOutput:
     """A managed endpoint: vllm-router in front of the engines; the outputs point at it."""
-    if endpoint.router is None:
+    if router is None:
         return entry
     # Only engine Deployments can be routed; the rules reject `router` on HyperPod.
     assert isinstance(deployed, InferenceEndpoint)
-    engine = deployed.spec
-    spec = router_spec(endpoint.router, engine, prometheus_port(config, endpoint))
-    router = Router(spec.name, RouterArgs(spec=spec, provider=platform.provider,
-                                          depends_on=[deployed]))
-    return routed_entry(entry, spec, router, engine.name, engine.selector)
+    component = Router(router.name, RouterArgs(spec=router, provider=platform.provider,
+                                               depends_on=[deployed], traffic=traffic))
+    return routed_entry(entry, router, component, deployed.spec.name, deployed.spec.selector)
 
 
 def compose(config: StackConfig) -> dict[str, Any]:
     """Create the platform and every endpoint; return the stack outputs (contract v1)."""
-    for warning in stack_warnings(config):
+    for warning in config_warnings(config):
         pulumi.log.warn(warning)
     rules, builder = PLATFORMS[config.platform], BUILDERS[config.platform]
     platform = builder.build(config)
-    namespaces = _namespaces(config, platform)
+    settings, has_token = config.platform_settings, config.hf_token is not None
+    placements = {e.name: rules.place(e, settings) for e in config.endpoints}
+    specs = {e.name: endpoint_spec(e, placements[e.name], has_token)
+             for e in config.endpoints} if builder.engine_pods else {}
+    routers = {e.name: router_spec(e.router, specs[e.name], prometheus_port(config, e))
+               for e in config.endpoints if e.router is not None and e.name in specs}
+    batch_specs = {j.name: batch_spec(j, rules.place(j.as_endpoint(), settings), has_token)
+                   for j in config.batch_jobs}
+    traffic = TrafficSources(load_balancer_cidrs=platform.load_balancer_cidrs) \
+        if builder.engine_pods else None
+    namespaces = create_namespaces(
+        [e.namespace for e in config.endpoints] + [j.namespace for j in config.batch_jobs],
+        platform, rules.kubernetes_version(settings),
+        [*specs.values(), *(b.endpoint for b in batch_specs.values())], routers, traffic)
     entries: dict[str, EndpointOutput] = {}
     for endpoint in config.endpoints:
-        placement = rules.place(endpoint, config.platform_settings)
+        placement = placements[endpoint.name]
         deployed = builder.deploy(EndpointRequest(
-            endpoint, config, placement, platform, namespaces[endpoint.namespace]))
+            endpoint, config, placement, platform, namespaces[endpoint.namespace],
+            specs.get(endpoint.name)))
         entry = endpoint_entry(endpoint, config, placement, engine_profile(endpoint),
                                exposure_spec(endpoint), deployed, platform.aws_region)
-        entries[endpoint.name] = _with_router(entry, endpoint, config, deployed, platform)
-    batch = {job.name: _batch_job(job, config, platform, namespaces[job.namespace])
-             for job in config.batch_jobs}
+        entries[endpoint.name] = _with_router(entry, endpoint, deployed,
+                                              routers.get(endpoint.name), platform, traffic)
+    batch = {name: _batch_job(spec, config, platform, namespaces[spec.namespace])
+             for name, spec in batch_specs.items()}
     return stack_outputs(config, platform.kubeconfig, entries, batch, platform.outputs)
 
 
-def _batch_job(job: BatchJobConfig, config: StackConfig, platform: PlatformContext,
+def _batch_job(spec: BatchJobSpec, config: StackConfig, platform: PlatformContext,
                namespace: pulumi.Resource) -> BatchJobOutput:
     """A batch job's Indexed Job on the GPU pool, placed as its engine would be as an endpoint."""
-    placement = PLATFORMS[config.platform].place(job.as_endpoint(), config.platform_settings)
-    spec = batch_spec(job, placement, config.hf_token is not None)
-    BatchJob(f"batch-{job.name}", BatchJobArgs(
+    BatchJob(f"batch-{spec.name}", BatchJobArgs(
         spec=spec, provider=platform.provider, hf_token=config.hf_token,
         depends_on=[*platform.depends_on, namespace]))
     return batch_entry(spec.name, spec.namespace, spec.input, spec.output_location,

@@ -39,6 +39,7 @@ def daemonset(image: str = DEVICE_PLUGIN_IMAGE) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "runtimeClassName": RUNTIME_CLASS,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "priorityClassName": "system-node-critical",
                     "nodeSelector": {GPU_PRESENT_LABEL: "true"},
                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
@@ -47,7 +48,8 @@ def daemonset(image: str = DEVICE_PLUGIN_IMAGE) -> dict[str, Any]:
                         "name": "nvidia-device-plugin-ctr",
                         "image": image,
                         "securityContext": {"allowPrivilegeEscalation": False,
-                                            "capabilities": {"drop": ["ALL"]}},
+                                            "capabilities": {"drop": ["ALL"]},
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                       "limits": {"memory": "256Mi"}},
                         "volumeMounts": [{"name": "device-plugin",

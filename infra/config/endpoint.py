@@ -178,6 +178,8 @@ class Exposure(StrictModel):
     )
     group_name: str | None = Field(None, description="ALB IngressGroup to share one ALB.")
     hostname: str | None = Field(None, description="DNS name routed to the ALB (Ingress host).")
+    allow_world: bool = Field(
+        False, description="Explicitly allow a world range (0.0.0.0/0, ::/0) in inbound_cidrs.")
 
     @field_validator("inbound_cidrs")
     @classmethod

@@ -111,6 +111,7 @@ EKS_STATE: dict[str, StateHook] = {
 }
 EKS_CALLS: dict[str, CallHook] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _plan_zones,
+    "aws:ec2/getVpc:getVpc": lambda a: {"id": a.args.get("id"), "cidrBlock": "10.0.0.0/16"},
 }
 
 

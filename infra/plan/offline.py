@@ -24,9 +24,8 @@ from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
 from infra.program import compose
 from infra.resolve.endpoint import autoscaling_policy
-from infra.validate.load import load_stack_config
+from infra.validate.load import config_warnings, load_stack_config
 from infra.validate.registry import PLATFORMS
-from infra.validate.rules import stack_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
@@ -117,7 +116,7 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
     autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), stack_warnings(stack_config), autoscaling)
+                manifests_of(registrations), config_warnings(stack_config), autoscaling)
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:

@@ -98,9 +98,18 @@ def build(config: EksStack) -> PlatformContext:
     depends_on += keda_if_autoscaled(config, cluster.provider, {POOL_LABEL: "system"},
                                      [cluster.system_node_group])
     return PlatformContext(
+        load_balancer_cidrs=(_vpc_cidr(settings, provider),),
         name="eks", provider=cluster.provider, kubeconfig=cluster.kubeconfig,
         aws_region=settings.region, depends_on=depends_on,
         outputs=outputs)
+
+
+def _vpc_cidr(settings: EksSettings, provider: aws.Provider) -> Any:
+    """The VPC's CIDR: the load balancers' ENIs (IP target mode) live in its subnets."""
+    if settings.vpc.existing_vpc_id is None:
+        return settings.vpc.cidr
+    return aws.ec2.get_vpc_output(id=settings.vpc.existing_vpc_id,
+                                  opts=pulumi.InvokeOutputOptions(provider=provider)).cidr_block
 
 
 def _network(settings: EksSettings, name: str, provider: aws.Provider,

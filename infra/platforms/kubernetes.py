@@ -22,6 +22,7 @@ def build(config: KubernetesStack) -> PlatformContext:
         kubeconfig=cluster.kubeconfig,
         aws_region=settings.aws_region,
         depends_on=keda,
+        load_balancer_cidrs=tuple(settings.load_balancer_cidrs),
     )
 
 

@@ -7,13 +7,14 @@ from typing import Any
 from components import engines
 from components.autoscaling import AutoscalingSpec, Scaling, queue_query
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
-from components.spec import EndpointSpec, ExposureSpec, ModelSourceSpec, ProbeSpec
+from components.spec import EndpointSpec, ModelSourceSpec, ProbeSpec
 from infra.config.endpoint import (
     AutoscalingConfig,
     EndpointConfig,
     HuggingFaceSource,
     S3Source,
 )
+from infra.validate.exposure import exposure_spec
 from infra.validate.placement import Placement
 from infra.validate.sizing import cache_size
 
@@ -47,16 +48,6 @@ def engine_settings(endpoint: EndpointConfig, placement: Placement) -> dict[str,
         dtype = default_dtype(placement.gpu)
         settings["dtype"] = None if dtype == "auto" else dtype
     return settings
-
-
-def exposure_spec(endpoint: EndpointConfig) -> ExposureSpec:
-    """How clients reach the endpoint (R23, R24): one definition for every platform."""
-    e = endpoint.exposure
-    return ExposureSpec(
-        type=e.type, scheme=e.scheme, certificate_arn=e.certificate_arn,
-        inbound_cidrs=tuple(e.inbound_cidrs), idle_timeout_seconds=e.idle_timeout_seconds,
-        group_name=e.group_name, hostname=e.hostname,
-    )
 
 
 def probe_spec(endpoint: EndpointConfig) -> ProbeSpec:

@@ -186,7 +186,6 @@ def _subject(role: dict[str, Any]) -> list[str]:
      "system:serviceaccount:hyperpod-inference-system:aws-load-balancer-controller"),
     ("hyperpod-operator-keda", "system:serviceaccount:hyperpod-inference-system:keda-operator"),
     ("hyperpod-operator-s3-csi", "system:serviceaccount:kube-system:s3-csi-driver-sa"),
-    ("hyperpod-operator-fsx-csi", "system:serviceaccount:kube-system:fsx-csi-controller-sa"),
 ])
 def test_irsa_trust_is_bound_to_exactly_one_service_account(role: str, subject: str) -> None:
     assert _subject(inputs("hyperpod", "aws:iam/role:Role", role)) == [subject]
