@@ -105,6 +105,24 @@ class BatchJobOutput(_Open):
     status: str = Field(description="Status files (pvc://CLAIM/PATH/shard-*/status.json).")
 
 
+class ServiceOutput(_Open):
+    url: str = Field(description="In-cluster URL.")
+    namespace: str = Field(description="Namespace of the Service.")
+    service: str = Field(description="Service name.")
+    port: int = Field(description="Service port.")
+    port_forward: str = Field(description="The kubectl port-forward command to reach it.")
+
+
+class ObservabilityOutput(_Open):
+    mode: Literal["bundled", "existing", "none"] = Field(description="How the stack monitors.")
+    prometheus: ServiceOutput | None = Field(default=None, description="The stack's Prometheus.")
+    grafana: ServiceOutput | None = Field(default=None, description="Grafana, in-cluster only.")
+    dashboards: dict[str, str] = Field(default_factory=dict,
+                                       description="Grafana dashboard UIDs -> titles.")
+    scrape_interval_seconds: int | None = Field(default=None,
+                                                description="Scrape and evaluation interval.")
+
+
 class StackOutputs(_Open):
     """Every stack's outputs; platforms add their own keys beside these (cluster names, ...)."""
 
@@ -114,6 +132,8 @@ class StackOutputs(_Open):
     kubeconfig: str | None = Field(default=None, description="Cluster kubeconfig (secret) if any.")
     batch_jobs: dict[str, BatchJobOutput] = Field(
         default_factory=dict, description="Batch jobs by name (additive in v1).")
+    observability: ObservabilityOutput | None = Field(
+        default=None, description="Where monitoring is (additive in v1).")
 
     @model_validator(mode="before")
     @classmethod

@@ -16,8 +16,10 @@ from components.batch import BatchJob, BatchJobArgs
 from components.batch_manifests import BatchJobSpec
 from components.endpoint import InferenceEndpoint
 from components.network_policy import TrafficSources
+from components.observability import Observability, ObservabilityArgs
 from components.router import Router, RouterArgs
 from components.router_manifests import RouterSpec
+from components.spec import EndpointSpec
 from infra.config.base import NAMESPACE, ConfigError
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
@@ -31,6 +33,7 @@ from infra.resolve.outputs import batch_entry, endpoint_entry, routed_entry, sta
 from infra.resolve.router import prometheus_port, router_spec
 from infra.validate.exposure import exposure_spec
 from infra.validate.load import config_warnings, load_stack_config
+from infra.validate.observability import observability_config, prometheus_url
 from infra.validate.registry import PLATFORMS
 
 
@@ -55,7 +58,8 @@ def compose(config: StackConfig) -> dict[str, Any]:
     platform = builder.build(config)
     settings, has_token = config.platform_settings, config.hf_token is not None
     placements = {e.name: rules.place(e, settings) for e in config.endpoints}
-    specs = {e.name: endpoint_spec(e, placements[e.name], has_token)
+    prometheus = prometheus_url(config)
+    specs = {e.name: endpoint_spec(e, placements[e.name], has_token, prometheus)
              for e in config.endpoints} if builder.engine_pods else {}
     routers = {e.name: router_spec(e.router, specs[e.name], prometheus_port(config, e))
                for e in config.endpoints if e.router is not None and e.name in specs}
@@ -79,7 +83,24 @@ def compose(config: StackConfig) -> dict[str, Any]:
                                               routers.get(endpoint.name), platform, traffic)
     batch = {name: _batch_job(spec, config, platform, namespaces[spec.namespace])
              for name, spec in batch_specs.items()}
-    return stack_outputs(config, platform.kubeconfig, entries, batch, platform.outputs)
+    monitoring = _observability(config, platform, list(specs.values()), list(routers.values()),
+                                list(namespaces.values()))
+    return stack_outputs(config, platform.kubeconfig, entries, batch,
+                         {"observability": monitoring, **platform.outputs})
+
+
+def _observability(config: StackConfig, platform: PlatformContext, engines: list[EndpointSpec],
+                   routers: list[RouterSpec], namespaces: list[pulumi.Resource]
+                   ) -> dict[str, Any]:
+    """Monitoring of every engine and router: scrape targets, GPU telemetry, rules, dashboards."""
+    settings = observability_config(config)
+    if settings.mode == "none":
+        return {"mode": "none"}
+    slos = {e.name: config.slos_for(e).ttft_p95_ms for e in config.endpoints}
+    component = Observability("observability", ObservabilityArgs.from_config(
+        settings, engines, routers, slos, provider=platform.provider,
+        depends_on=[*platform.depends_on, *namespaces]))
+    return component.outputs
 
 
 def _batch_job(spec: BatchJobSpec, config: StackConfig, platform: PlatformContext,

@@ -54,16 +54,18 @@ def probe_spec(endpoint: EndpointConfig) -> ProbeSpec:
     return ProbeSpec(**endpoint.probes.model_dump())
 
 
-def scaling(endpoint: EndpointConfig) -> Scaling | None:
-    """The endpoint's KEDA scaling: its policy, the Prometheus it asks and the queue query."""
+def scaling(endpoint: EndpointConfig, stack_prometheus: str | None) -> Scaling | None:
+    """The endpoint's KEDA scaling: its policy, the Prometheus it asks (its own setting, else
+    the stack's) and the queue query."""
     auto = endpoint.autoscaling
     if auto is None:
         return None
     profile = engine_profile(endpoint)
-    assert auto.prometheus_server_address, "validate/autoscaling.py requires it"
+    address = auto.prometheus_server_address or stack_prometheus
+    assert address, "validate/autoscaling.py requires one"
     query = auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
                                       endpoint.served_name)
-    return Scaling(autoscaling_policy(auto), auto.prometheus_server_address, query)
+    return Scaling(autoscaling_policy(auto), address, query)
 
 
 def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
@@ -75,7 +77,8 @@ def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
 
 
 def endpoint_spec(
-    endpoint: EndpointConfig, placement: Placement, has_hf_token: bool
+    endpoint: EndpointConfig, placement: Placement, has_hf_token: bool,
+    stack_prometheus: str | None = None,
 ) -> EndpointSpec:
     profile = engine_profile(endpoint)
     tp = endpoint.engine_args.tensor_parallel_size
@@ -111,5 +114,5 @@ def endpoint_spec(
         extra_env=dict(endpoint.env),
         extra_args=tuple(endpoint.engine_args.extra_args),
         exposure=exposure_spec(endpoint),
-        scaling=scaling(endpoint),
+        scaling=scaling(endpoint, stack_prometheus),
     )

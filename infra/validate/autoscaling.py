@@ -7,6 +7,7 @@ import re
 
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.stack import StackConfig
+from infra.validate.observability import observability_config, prometheus_url
 
 _AMP = re.compile(r"^https://aps-workspaces\.[a-z0-9-]+\.amazonaws\.com/workspaces/ws-[a-zA-Z0-9-]+"
                   r"/?$")
@@ -34,10 +35,11 @@ def check_autoscaling(config: StackConfig) -> list[Problem]:
                     f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
                     "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)")))
             continue
-        if address is None:
+        if address is None and prometheus_url(config) is None:
             problems.append(Problem(_at(index, "prometheus_server_address"), (
-                "missing: KEDA needs the Prometheus that scrapes the engines, e.g. "
-                "http://prometheus-operated.monitoring.svc:9090")))
+                "missing, and the stack has no Prometheus of its own (observability mode "
+                f"{observability_config(config).mode}): KEDA needs the Prometheus that scrapes "
+                "the engines, e.g. http://prometheus-operated.monitoring.svc:9090")))
         if auto.scale_to_zero:
             problems.append(Problem(_at(index, "scale_to_zero"), (
                 f"not available on platform {config.platform}: the engine's queue metric "

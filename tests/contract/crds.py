@@ -12,9 +12,18 @@ import jsonschema
 import yaml
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+PROM = SCHEMAS / "prometheus-operator"
 CRD_FILES = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda" / "scaledobjects.keda.sh.yaml",
+    ("monitoring.coreos.com/v1", "PodMonitor"): PROM / "crd-podmonitors.yaml",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): PROM / "crd-servicemonitors.yaml",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROM / "crd-prometheusrules.yaml",
 }
+
+
+def is_stored(obj: dict[str, Any]) -> bool:
+    """A custom resource whose CRD schema is stored here."""
+    return (str(obj.get("apiVersion")), str(obj.get("kind"))) in CRD_FILES
 
 
 def strict(schema: Any) -> Any:
