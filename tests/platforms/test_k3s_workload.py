@@ -154,3 +154,19 @@ def test_aws_machine_types_and_load_balancers_are_rejected() -> None:
     assert any("not a GCP GPU machine type" in p for p in problems), problems
     problems = config_problems(with_first_endpoint(exposure={"type": "alb"}))
     assert any("exposure.type" in p for p in problems), problems
+
+
+def test_a_planted_kubeconfig_is_refused_before_any_secret_reaches_it() -> None:
+    import pulumi
+
+    from infra.plan.hooks import PLAN_KUBECONFIG
+    from infra.platforms.k3s_workload import verified_kubeconfig
+
+    cluster = {"server_url": "https://203.0.113.10:6443"}
+    assert verified_kubeconfig(PLAN_KUBECONFIG, cluster) == PLAN_KUBECONFIG
+    planted = PLAN_KUBECONFIG.replace("203.0.113.10", "198.51.100.66")
+    with pytest.raises(pulumi.RunError, match="not this cluster's"):
+        verified_kubeconfig(planted, cluster)
+    no_ca = PLAN_KUBECONFIG.replace(", certificate-authority-data: UExBTg==", "")
+    with pytest.raises(pulumi.RunError, match="certificate-authority-data"):
+        verified_kubeconfig(no_ca, cluster)
