@@ -86,6 +86,12 @@ def _prometheus_rule(port: int, sources: TrafficSources) -> list[dict[str, Any]]
     return [{"from": [peer], "ports": _port(port)}]
 
 
+def metrics_only_policy(name: str, namespace: str, pods: Mapping[str, str], port: int,
+                        sources: TrafficSources) -> dict[str, Any]:
+    """Pods that serve nobody but Prometheus (a batch job's feeder metrics)."""
+    return _policy(name, namespace, pods, _prometheus_rule(port, sources))
+
+
 def routed_engine_policy(router: RouterSpec, sources: TrafficSources) -> dict[str, Any]:
     """Ingress to the engine pods behind `router`: that router's pods and Prometheus only."""
     rules = [{"from": [{"podSelector": {"matchLabels": dict(router.selector)}}],

@@ -35,6 +35,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import observability_manifests as om
+from components.batch_manifests import BatchJobSpec
+from components.batch_monitoring import batch_objects
 from components.component import type_token
 from components.k8s_objects import create_object
 from components.observability_config import ObservabilityConfig
@@ -87,6 +89,7 @@ class ObservabilityArgs:
     existing_prometheus: ServiceRef | None = None  # existing mode: reported in the outputs
     existing_grafana: ServiceRef | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    batch_jobs: Sequence[BatchJobSpec] = ()  # each gets a PodMonitor and a stalled alert
 
     @classmethod
     def from_config(
@@ -98,6 +101,7 @@ class ObservabilityArgs:
         provider: k8s.Provider | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
         mode: Mode | None = None,
+        batch_jobs: Sequence[BatchJobSpec] = (),
     ) -> ObservabilityArgs:
         """Args from the stack's `observability:` config (`mode` overrides the config's, for
         a per-platform default)."""
@@ -116,7 +120,8 @@ class ObservabilityArgs:
             gpu_node_selector=dict(config.dcgm.node_selector),
             remote_write=config.remote_write_target(),
             existing_prometheus=ref(config.prometheus),
-            existing_grafana=ref(config.grafana_service), depends_on=list(depends_on))
+            existing_grafana=ref(config.grafana_service), depends_on=list(depends_on),
+            batch_jobs=list(batch_jobs))
 
     def settings(self) -> om.ObservabilitySettings:
         return om.ObservabilitySettings(
@@ -186,8 +191,9 @@ class Observability(pulumi.ComponentResource):
         if args.mode != "none":
             cr_opts = pulumi.ResourceOptions.merge(
                 base, pulumi.ResourceOptions(depends_on=chart_deps))
-            for obj in om.observability_objects(args.endpoints, args.routers, settings,
-                                                args.ttft_slos_ms):
+            objects = om.observability_objects(args.endpoints, args.routers, settings,
+                                               args.ttft_slos_ms)
+            for obj in [*objects, *batch_objects(args.batch_jobs, settings)]:
                 self.custom_resources.append(self._create(name, obj, cr_opts))
             for engine in om.engines_in_use(args.endpoints):
                 dashboards[om.dashboard_uid(engine)] = om.dashboard(engine)["title"]

@@ -70,7 +70,7 @@ def compose(config: StackConfig) -> dict[str, Any]:
     namespaces = create_namespaces(
         [e.namespace for e in config.endpoints] + [j.namespace for j in config.batch_jobs],
         platform, rules.kubernetes_version(settings),
-        [*specs.values(), *(b.endpoint for b in batch_specs.values())], routers, traffic)
+        list(specs.values()), routers, list(batch_specs.values()), traffic)
     entries: dict[str, EndpointOutput] = {}
     for endpoint in config.endpoints:
         placement = placements[endpoint.name]
@@ -84,14 +84,14 @@ def compose(config: StackConfig) -> dict[str, Any]:
     batch = {name: _batch_job(spec, config, platform, namespaces[spec.namespace])
              for name, spec in batch_specs.items()}
     monitoring = _observability(config, platform, list(specs.values()), list(routers.values()),
-                                list(namespaces.values()))
+                                list(batch_specs.values()), list(namespaces.values()))
     return stack_outputs(config, platform.kubeconfig, entries, batch,
                          {"observability": monitoring, **platform.outputs})
 
 
 def _observability(config: StackConfig, platform: PlatformContext, engines: list[EndpointSpec],
-                   routers: list[RouterSpec], namespaces: list[pulumi.Resource]
-                   ) -> dict[str, Any]:
+                   routers: list[RouterSpec], batch_jobs: list[BatchJobSpec],
+                   namespaces: list[pulumi.Resource]) -> dict[str, Any]:
     """Monitoring of every engine and router: scrape targets, GPU telemetry, rules, dashboards."""
     settings = observability_config(config)
     if settings.mode == "none":
@@ -99,7 +99,7 @@ def _observability(config: StackConfig, platform: PlatformContext, engines: list
     slos = {e.name: config.slos_for(e).ttft_p95_ms for e in config.endpoints}
     component = Observability("observability", ObservabilityArgs.from_config(
         settings, engines, routers, slos, provider=platform.provider,
-        depends_on=[*platform.depends_on, *namespaces]))
+        depends_on=[*platform.depends_on, *namespaces], batch_jobs=batch_jobs))
     return component.outputs
 
 
