@@ -36,7 +36,7 @@ import pulumi_kubernetes as k8s
 
 from components import observability_manifests as om
 from components.batch_manifests import BatchJobSpec
-from components.batch_monitoring import batch_objects
+from components.batch_monitoring import BATCH_DASHBOARD_UID, batch_dashboard, batch_objects
 from components.component import type_token
 from components.k8s_objects import create_object
 from components.observability_config import ObservabilityConfig
@@ -197,6 +197,8 @@ class Observability(pulumi.ComponentResource):
                 self.custom_resources.append(self._create(name, obj, cr_opts))
             for engine in om.engines_in_use(args.endpoints):
                 dashboards[om.dashboard_uid(engine)] = om.dashboard(engine)["title"]
+            if args.batch_jobs:
+                dashboards[BATCH_DASHBOARD_UID] = batch_dashboard()["title"]
         self.outputs = {
             "mode": args.mode,
             "prometheus": prometheus.output() if prometheus else None,

@@ -525,13 +525,12 @@ def dashboard_sections(engine: Engine, gpu: bool = True,
     return sections
 
 
-def dashboard(engine: Engine, gpu: bool = True, routers: bool = True) -> dict[str, Any]:
-    """A Grafana dashboard (JSON model) for every endpoint of one engine."""
-    m = ENGINE_METRICS[engine]
+def rows_json(sections: Sequence[tuple[str, Sequence[PanelDef]]]) -> list[dict[str, Any]]:
+    """Grafana panels: one row per section, its panels three to a line."""
     panels: list[dict[str, Any]] = []
     y = 0
     next_id = 1
-    for title, defs in dashboard_sections(engine, gpu, routers):
+    for title, defs in sections:
         panels.append({"id": next_id, "type": "row", "title": title, "collapsed": False,
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
         next_id += 1
@@ -540,6 +539,13 @@ def dashboard(engine: Engine, gpu: bool = True, routers: bool = True) -> dict[st
             panels.append(_panel_json(p, next_id, (i % 3) * 8, y + (i // 3) * 8))
             next_id += 1
         y += ((len(defs) + 2) // 3) * 8
+    return panels
+
+
+def dashboard(engine: Engine, gpu: bool = True, routers: bool = True) -> dict[str, Any]:
+    """A Grafana dashboard (JSON model) for every endpoint of one engine."""
+    m = ENGINE_METRICS[engine]
+    panels = rows_json(dashboard_sections(engine, gpu, routers))
     return {
         "uid": dashboard_uid(engine),
         "title": f"Inference: {engine}",

@@ -21,9 +21,11 @@ def job() -> BatchJobSpec:
 
 def test_pod_monitor_and_rule_follow_the_crds() -> None:
     objects = batch_objects([job()], specs.SETTINGS)
-    assert [o["kind"] for o in objects] == ["PodMonitor", "PrometheusRule"]
-    for obj in objects:
+    assert [o["kind"] for o in objects] == ["PodMonitor", "PrometheusRule", "ConfigMap"]
+    for obj in objects[:2]:
         validate_custom_resource(obj)
+    assert objects[2]["metadata"]["labels"] == {**specs.SETTINGS.selector_labels,
+                                                **specs.SETTINGS.dashboard_label}
     assert batch_objects([], specs.SETTINGS) == []
 
 
@@ -66,3 +68,39 @@ def test_batch_stalled_fires_only_for_a_shard_with_work_left_and_no_progress(
     result = subprocess.run([promtool, "test", "rules", str(tmp_path / "tests.yml")],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_batch_queries_parse_and_name_only_metrics_the_feeder_serves() -> None:
+    import pytest
+
+    promql_parser = pytest.importorskip("promql_parser", reason="pip install promql-parser")
+    from components.batch_feeder.results import Status, metrics_text  # the feeder's own
+    from components.batch_monitoring import batch_dashboard, stalled_expr
+    from components.observability_manifests import dashboard_queries
+
+    served = {line.split(" ")[2] for line in metrics_text(Status())
+              .splitlines() if line.startswith("# TYPE")}
+    # Grafana's label_values() is a template function, not PromQL: take its selector.
+    exprs = [q.removeprefix("label_values(").rsplit(",", 1)[0] if q.startswith("label_values(")
+             else q for q in dashboard_queries(batch_dashboard())]
+    exprs.append(stalled_expr("batch", "nightly"))
+    names: set[str] = set()
+    for expr in exprs:
+        text = expr.replace("$__rate_interval", "5m").replace("$namespace", "x").replace(
+            "$pod", "y")
+        tree = promql_parser.parse(text)
+        names |= {n for n in _selector_names(tree, promql_parser)}
+    assert names and names <= served, names - served
+
+
+def _selector_names(node: object, parser: object) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, parser.VectorSelector) and node.name:  # type: ignore[attr-defined]
+        found.add(node.name)
+    for attr in ("expr", "lhs", "rhs", "param", "vector_selector"):
+        child = getattr(node, attr, None)
+        if child is not None:
+            found |= _selector_names(child, parser)
+    for arg in getattr(node, "args", None) or []:
+        found |= _selector_names(arg, parser)
+    return found
