@@ -197,4 +197,6 @@ def pod_spec(spec: EndpointSpec) -> dict[str, Any]:
         pod["nodeSelector"] = dict(spec.node_selector)
     if spec.runtime_class:
         pod["runtimeClassName"] = spec.runtime_class
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
     return pod

@@ -107,6 +107,7 @@ class EndpointSpec:
     extra_args: tuple[str, ...] = ()
     exposure: ExposureSpec = ExposureSpec()
     scaling: Scaling | None = None  # KEDA owns the replica count when set
+    service_account: str | None = None  # an IRSA-annotated account (EKS S3 sources)
 
     @property
     def max_replicas(self) -> int:

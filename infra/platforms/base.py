@@ -8,7 +8,7 @@ platforms deploy `InferenceEndpoint` (the default); HyperPod deploys its operato
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +67,14 @@ class EndpointRequest:
         return [*self.platform.depends_on, self.namespace]
 
 
-def deploy_engines(request: EndpointRequest) -> InferenceEndpoint:
+def deploy_engines(request: EndpointRequest,
+                   extra_depends_on: Sequence[pulumi.Resource] = ()) -> InferenceEndpoint:
     """The endpoint as engine Deployment + Service (+ load balancer): every Kubernetes platform."""
     spec = request.spec or endpoint_spec(request.endpoint, request.placement,
                                          request.stack.hf_token is not None)
     return InferenceEndpoint(request.endpoint.name, InferenceEndpointArgs(
         spec=spec, provider=request.platform.provider, hf_token=request.stack.hf_token,
-        depends_on=request.depends_on,
+        depends_on=[*request.depends_on, *extra_depends_on],
     ))
 
 

@@ -6,12 +6,16 @@ Rules and placement live in `infra/validate/platforms/eks.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components.endpoint import InferenceEndpoint
+from components.engine_iam import EngineIdentity, EngineIdentityArgs
 from components.platforms.aws_lb_controller import (
     AwsLoadBalancerController,
     AwsLoadBalancerControllerArgs,
@@ -25,9 +29,17 @@ from components.platforms.gpu_nodes import (
     GpuNodesArgs,
     KarpenterPool,
 )
+from infra.config.endpoint import S3Source
 from infra.config.platforms.eks import EksSettings
 from infra.config.stack import EksStack
-from infra.platforms.base import PlatformBuilder, PlatformContext, keda_if_autoscaled
+from infra.platforms.base import (
+    EndpointRequest,
+    PlatformBuilder,
+    PlatformContext,
+    deploy_engines,
+    keda_if_autoscaled,
+)
+from infra.resolve.endpoint import endpoint_spec
 from infra.validate.platforms.eks import SECTION, pool_gpu
 
 
@@ -97,7 +109,9 @@ def build(config: EksStack) -> PlatformContext:
             "role_arn": controller.role_arn}
     depends_on += keda_if_autoscaled(config, cluster.provider, {POOL_LABEL: "system"},
                                      [cluster.system_node_group])
-    return PlatformContext(
+    return EksContext(
+        aws_provider=provider, oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer=cluster.oidc_issuer,
         load_balancer_cidrs=(_vpc_cidr(settings, provider),),
         name="eks", provider=cluster.provider, kubeconfig=cluster.kubeconfig,
         aws_region=settings.region, depends_on=depends_on,
@@ -161,4 +175,35 @@ def _pool_outputs(settings: EksSettings) -> dict[str, Any]:
     return result
 
 
-BUILDER = PlatformBuilder(build=build)
+@dataclass
+class EksContext(PlatformContext):
+    """The platform context plus what engine identities (IRSA) need."""
+
+    aws_provider: Any = None
+    oidc_provider_arn: Any = None
+    oidc_issuer: Any = None
+
+
+def deploy(request: EndpointRequest) -> InferenceEndpoint:
+    """Engines as on any Kubernetes platform; an S3 source without static keys gets its own
+    IAM role (IRSA) that reads only its bucket prefix, through a dedicated ServiceAccount."""
+    endpoint, platform = request.endpoint, request.platform
+    source = endpoint.source
+    if not isinstance(source, S3Source) or source.credentials_secret is not None:
+        return deploy_engines(request)
+    assert isinstance(platform, EksContext)
+    account = f"{endpoint.name}-engine"
+    spec = request.spec or endpoint_spec(endpoint, request.placement,
+                                         request.stack.hf_token is not None)
+    identity = EngineIdentity(f"{endpoint.name}-identity", EngineIdentityArgs(
+        namespace=endpoint.namespace, service_account=account, labels=dict(spec.labels),
+        bucket=source.bucket, prefix=source.prefix,
+        oidc_provider_arn=platform.oidc_provider_arn, oidc_issuer=platform.oidc_issuer,
+        provider=platform.provider, depends_on=request.depends_on),
+        opts=pulumi.ResourceOptions(providers=[platform.aws_provider]))
+    return deploy_engines(
+        dataclasses.replace(request, spec=dataclasses.replace(spec, service_account=account)),
+        extra_depends_on=[identity.service_account])
+
+
+BUILDER = PlatformBuilder(build=build, deploy=deploy)

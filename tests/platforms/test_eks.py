@@ -332,9 +332,7 @@ def test_cache_larger_than_root_volume_is_rejected() -> None:
     assert "inference-stacks:endpoints[0].cache.size" in text and "root_volume_gib" in text
 
 
-def test_s3_without_credentials_and_fsx_are_rejected() -> None:
-    assert "source.credentials_secret" in problems_for(
-        eks_config(source={"type": "s3", "bucket": "models", "prefix": "qwen"}))
+def test_fsx_is_rejected() -> None:
     assert "only for platform hyperpod" in problems_for(
         eks_config(source={"type": "fsx", "file_system_id": "fs-0123"}))
 
@@ -385,3 +383,26 @@ def test_subnet_cidrs_do_not_overlap() -> None:
 def test_cluster_arn_keeps_partition_and_account() -> None:
     assert cluster_arn("arn:aws-us-gov:iam::111122223333:role/x", "us-gov-west-1", "c") == \
         "arn:aws-us-gov:eks:us-gov-west-1:111122223333:cluster/c"
+
+
+def test_s3_source_without_keys_gets_an_engine_role_scoped_to_its_prefix() -> None:
+    """IRSA instead of static keys (issue 12): one role per endpoint, trusted by the endpoint's
+    own service account only, reading only its bucket prefix; the pods run as that account."""
+    config = eks_config(source={"type": "s3", "bucket": "acme-models", "prefix": "qwen3/0.6b"})
+    assert config_problems(config) == []
+    result = plan_config(config)
+    role = one(result, "aws:iam/role:Role", "qwen3-0-6b-identity-role")
+    trust = json.loads(role["assumeRolePolicy"])
+    condition = json.dumps(trust["Statement"][0]["Condition"])
+    assert "system:serviceaccount:inference:qwen3-0-6b-engine" in condition
+    policy = json.loads(one(result, "aws:iam/rolePolicy:RolePolicy",
+                            "qwen3-0-6b-identity-s3-read")["policy"])
+    resources_ = json.dumps(policy)
+    assert "arn:aws:s3:::acme-models/qwen3/0.6b/*" in resources_ and '"*"' not in resources_
+    account = manifest(result, "ServiceAccount", "qwen3-0-6b-engine")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    pod = manifest(result, "Deployment", "qwen3-0-6b")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "qwen3-0-6b-engine"
+    with_keys = eks_config(source={"type": "s3", "bucket": "acme-models",
+                                   "credentials_secret": "s3-keys"})
+    assert not resources(plan_config(with_keys), "aws:iam/rolePolicy:RolePolicy")

@@ -11,7 +11,7 @@ from typing import Any
 from components.gpu_catalog import lookup_gpu, lookup_instance_type
 from components.platforms.eks import POOL_LABEL
 from infra.config.base import NAMESPACE, Problem, key_path
-from infra.config.endpoint import EndpointConfig, FsxSource, S3Source
+from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.eks import EksSettings, GpuPool
 from infra.config.stack import EksStack
 from infra.validate.placement import Placement, PlacementError
@@ -108,11 +108,6 @@ def _endpoint_problems(index: int, endpoint: EndpointConfig, settings: EksSettin
                                 f"set {SECTION}.vpc.public_subnet_ids"))
     if isinstance(endpoint.source, FsxSource):
         problems.append(Problem(f"{at}.source.type", "'fsx' is only for platform hyperpod"))
-    if isinstance(endpoint.source, S3Source) and endpoint.source.credentials_secret is None:
-        problems.append(Problem(
-            f"{at}.source.credentials_secret", "missing; platform eks does not create an IRSA "
-            "role for engine pods and node credentials are not reachable from pods (IMDSv2 hop "
-            "limit 1), so name a Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"))
     try:
         placement = place(endpoint, settings)
     except PlacementError:
