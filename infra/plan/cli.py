@@ -54,6 +54,12 @@ def run_plan(args: argparse.Namespace) -> int:
     write_plan(plan, out_dir)
     if not args.quiet:
         print(summary(plan, out_dir))
+    if plan.violations:
+        print(f"error: {path}: {len(plan.violations)} deploy-order violation(s) "
+              "(docs/deploy-order.md):", file=sys.stderr)
+        for violation in plan.violations:
+            print(f"  {violation}", file=sys.stderr)
+        return 1
     return 0
 
 

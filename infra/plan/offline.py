@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from infra.config.base import NAMESPACE, ConfigError, Problem
+from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
+from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
@@ -40,6 +42,10 @@ class Plan:
     resources: list[dict[str, Any]]
     manifests: dict[str, dict[str, Any]]
     warnings: list[str]
+    # The deploy-order graph (graph.json) and the invariants it breaks (docs/deploy-order.md).
+    graph: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    order: str = ""
 
 
 def stack_file(stack: str) -> Path:
@@ -96,6 +102,17 @@ def manifests_of(registrations: list[Registration]) -> dict[str, dict[str, Any]]
     return result
 
 
+def expectations(config: StackConfig) -> Expectations:
+    """Where the config says the stack lives: every cloud resource must be pinned there."""
+    if isinstance(config, EksStack | HyperPodStack):
+        return Expectations(aws_region=config.platform_settings.region)
+    if isinstance(config, K3sGcpStack):
+        settings = config.platform_settings
+        return Expectations(gcp_project=settings.project, gcp_region=settings.region,
+                            gcp_zone=settings.zone)
+    return Expectations()
+
+
 def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Plan:
     """Validate the config once, run the program on it under mocks and collect the plan."""
     prefix = f"{NAMESPACE}:"
@@ -111,8 +128,11 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
         for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
+    graph = Graph(registrations)
+    broken = violations(graph, expectations(stack_config))
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), stack_warnings(stack_config))
+                manifests_of(registrations), stack_warnings(stack_config),
+                graph_document(graph), broken, order_markdown(stack, graph, broken))
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -125,6 +145,9 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
         json.dumps(plan.resources, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out_dir / "outputs.json").write_text(
         json.dumps(plan.outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "graph.json").write_text(
+        json.dumps(plan.graph, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "order.md").write_text(plan.order, encoding="utf-8")
     for filename, obj in sorted(plan.manifests.items()):
         (manifests_dir / filename).write_text(
             yaml.safe_dump(obj, sort_keys=True, default_flow_style=False), encoding="utf-8")
@@ -160,6 +183,6 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
     lines += [f"warning: {w}" for w in plan.warnings]
     if out_dir is not None:
-        lines.append(f"Wrote {out_dir}/resources.json, outputs.json and "
+        lines.append(f"Wrote {out_dir}/resources.json, outputs.json, graph.json, order.md and "
                      f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
     return "\n".join(lines)
