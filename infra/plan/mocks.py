@@ -99,11 +99,20 @@ class RecordingMonitor(MockMonitor):
         # to interpreter shutdown, one can outlive its self-pipe and print a traceback.
         self.thread_loops: set[asyncio.AbstractEventLoop] = set()
 
+    @staticmethod
+    def _replace_closed_thread_loop() -> None:
+        """A worker thread reused by a later run in this process may hold a loop an earlier
+        run closed (`close_thread_loops`); Pulumi's helpers would use it and fail."""
+        with contextlib.suppress(RuntimeError):  # this thread has no loop: Pulumi makes one
+            if asyncio.get_event_loop_policy().get_event_loop().is_closed():
+                asyncio.set_event_loop(asyncio.new_event_loop())
+
     def _remember_thread_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # this thread has no loop of its own
             self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
 
     def RegisterResource(self, request: Any) -> Any:
+        self._replace_closed_thread_loop()
         key = f"{request.type}::{request.name}"
         if request.parent:
             self._recording.parents[key] = request.parent
@@ -118,6 +127,7 @@ class RecordingMonitor(MockMonitor):
             self._remember_thread_loop()
 
     def Invoke(self, request: Any) -> Any:
+        self._replace_closed_thread_loop()
         try:
             return super().Invoke(request)
         finally:
