@@ -393,3 +393,27 @@ def test_vpc_cni_is_pinned_to_at_least_1_18_3() -> None:
     config["inference-stacks:hyperpod"] = json.dumps(section)
     problems = config_problems(config)
     assert any("hyperpod.vpc_cni_addon_version" in p and "v1.18.3" in p for p in problems)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_addon_waits_for_the_cluster_and_a_node_group(stack: str) -> None:
+    """cert-manager had no dependency at all; the CSI add-ons reached the cluster only through
+    their IRSA roles and never waited for nodes to schedule on."""
+    broken = [v for v in plan(stack).violations if v.startswith("addons-after")]
+    assert broken == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_resource_uses_providers_pinned_to_the_configured_region(stack: str) -> None:
+    """hyperpod.region used to feed only strings: a shell in another region deployed there."""
+    result = plan(stack)
+    assert [v for v in result.violations if v.startswith("cloud-location")] == []
+    providers = {r["type"]: r["inputs"].get("region") for r in result.resources
+                 if r["type"] in ("pulumi:providers:aws", "pulumi:providers:aws-native")}
+    assert providers == {"pulumi:providers:aws": "us-east-1",
+                         "pulumi:providers:aws-native": "us-east-1"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_plans_without_deploy_order_violations(stack: str) -> None:
+    assert plan(stack).violations == []
