@@ -140,13 +140,6 @@ class RecordingMonitor(MockMonitor):
         finally:
             self._remember_thread_loop()
 
-    def Call(self, request: Any) -> Any:
-        self._replace_closed_thread_loop()
-        try:
-            return super().Call(request)
-        finally:
-            self._remember_thread_loop()
-
     def close_thread_loops(self, keep: asyncio.AbstractEventLoop) -> None:
         for loop in self.thread_loops - {keep}:
             if not loop.is_running() and not loop.is_closed():
