@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from components import router_manifests as rm
 from components.component import type_token
 from components.k8s_objects import create_object
+from components.timeouts import await_timeouts
 
 TYPE_TOKEN = type_token(__name__, "Router")
 
@@ -26,6 +27,8 @@ class RouterArgs:
     spec: rm.RouterSpec
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # The fronted engines' startup budget: the router rolls out with them (await timeouts).
+    startup_budget_seconds: int | None = None
 
 
 class Router(pulumi.ComponentResource):
@@ -46,8 +49,10 @@ class Router(pulumi.ComponentResource):
         role = create_object(spec.name, rm.role(spec), base)
         binding = create_object(spec.name, rm.role_binding(spec), pulumi.ResourceOptions.merge(
             base, pulumi.ResourceOptions(depends_on=[account, role])))
+        timeouts = (await_timeouts(args.startup_budget_seconds)
+                    if args.startup_budget_seconds is not None else None)
         deployment = create_object(spec.name, rm.deployment(spec), pulumi.ResourceOptions.merge(
-            base, pulumi.ResourceOptions(depends_on=[binding])))
+            base, pulumi.ResourceOptions(depends_on=[binding], custom_timeouts=timeouts)))
         create_object(spec.name, rm.service(spec), base)
         self.service, self.port, self.selector = spec.name, spec.port, dict(spec.selector)
         self.base_url = pulumi.Output.from_input(spec.cluster_url)

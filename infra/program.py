@@ -50,8 +50,9 @@ def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, config: StackC
     assert isinstance(deployed, InferenceEndpoint)
     engine = deployed.spec
     spec = router_spec(endpoint.router, engine, prometheus_port(config, endpoint))
-    router = Router(spec.name, RouterArgs(spec=spec, provider=platform.provider,
-                                          depends_on=[deployed]))
+    router = Router(spec.name, RouterArgs(
+        spec=spec, provider=platform.provider, depends_on=[deployed],
+        startup_budget_seconds=engine.probes.startup_budget_seconds))
     return routed_entry(entry, spec, router, engine.name, engine.selector)
 
 

@@ -75,6 +75,7 @@ class Node:
     provider: str  # provider URN, "" = the default provider
     providers: dict[str, str]
     dependencies: frozenset[str]  # depends_on and property dependencies
+    timeouts: tuple[tuple[str, str], ...]  # customTimeouts (create/update/delete)
     inputs: dict[str, Any] = field(hash=False, compare=False)
 
     @property
@@ -138,7 +139,8 @@ class Graph:
                 parent="" if _is_stack(parent) else parent,
                 provider=_provider_urn(wiring.provider),
                 providers={k: _provider_urn(v) for k, v in wiring.providers.items()},
-                dependencies=frozenset(deps), inputs=reg.inputs)
+                dependencies=frozenset(deps),
+                timeouts=tuple(sorted(wiring.custom_timeouts.items())), inputs=reg.inputs)
             self.nodes[node.urn] = node
         self._closure: dict[str, frozenset[str]] = {}
 
@@ -453,7 +455,8 @@ def graph_document(graph: Graph) -> list[dict[str, Any]]:
          "wave": wave_of.get(n.urn),
          "parent": _short(graph, n.parent) if n.parent else None,
          "provider": _short(graph, n.provider) if n.provider else None,
-         "depends_on": sorted(_short(graph, d) for d in n.dependencies)}
+         "depends_on": sorted(_short(graph, d) for d in n.dependencies),
+         "custom_timeouts": dict(n.timeouts)}
         for n in sorted(graph.nodes.values(), key=_key)
     ]
 
