@@ -52,8 +52,13 @@ def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Pulumi config of a stack file as the engine passes it: strings, JSON for objects."""
+def read_stack_file(path: Path, assume_secrets: tuple[str, ...] = ()
+                    ) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config of a stack file as the engine passes it: strings, JSON for objects.
+
+    `assume_secrets`: keys to plan as if `pulumi config set --secret KEY ...` had been run (a
+    placeholder value), for secrets a fresh clone does not have (`hf_token`).
+    """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -74,6 +79,11 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
             config[full] = value
         else:
             config[full] = json.dumps(value)
+    for key in assume_secrets:
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if full not in config:
+            config[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
     return config, secret_keys
 
 

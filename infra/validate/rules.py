@@ -12,7 +12,7 @@ from collections import Counter
 
 from components import engines, names
 from components.gpu_catalog import default_dtype
-from components.model_catalog import check_memory_fit, exceeds_native_context
+from components.model_catalog import check_memory_fit, exceeds_native_context, is_gated
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import StackConfig
@@ -102,6 +102,18 @@ def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> 
             f"true, but {NAMESPACE}:hf_token is not set "
             "(`pulumi config set --secret hf_token <token>`)",
         ))
+    elif isinstance(source, HuggingFaceSource) and is_gated(endpoint.model):
+        if source.use_token is False:
+            problems.append(Problem(
+                _at(index, "source", "use_token"),
+                f"false, but {endpoint.model} is gated on Hugging Face and cannot be "
+                "downloaded without a token"))
+        elif not has_hf_token:
+            problems.append(Problem(
+                _at(index, "model"),
+                f"{endpoint.model} is gated on Hugging Face, and {NAMESPACE}:hf_token is not "
+                "set: `pulumi config set --secret hf_token <token of an account that accepted "
+                "the model's license>`"))
     if endpoint.exposure.scheme == "internet-facing" and not endpoint.api_key:
         problems.append(Problem(
             _at(index, "api_key"), "false, but internet-facing exposure needs an API key (R24)"
