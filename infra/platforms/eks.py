@@ -41,6 +41,7 @@ def _node_specs(settings: EksSettings) -> tuple[NodeGroupSpec, list[NodeGroupSpe
         name=p.name, instance_types=list(p.instance_types), ami_type=p.ami_type,
         min_size=p.min_size, desired_size=p.desired_size, max_size=p.max_size,
         root_volume_gib=p.root_volume_gib, labels=dict(p.labels), capacity_type=p.capacity_type,
+        kubernetes_version=settings.kubernetes_version,
     ) for p in settings.gpu_pools]
     return system_spec, pools
 

@@ -385,3 +385,19 @@ def test_subnet_cidrs_do_not_overlap() -> None:
 def test_cluster_arn_keeps_partition_and_account() -> None:
     assert cluster_arn("arn:aws-us-gov:iam::111122223333:role/x", "us-gov-west-1", "c") == \
         "arn:aws-us-gov:eks:us-gov-west-1:111122223333:cluster/c"
+
+
+@pytest.mark.parametrize("stack", ["eks-gpu", "eks-gpu-public"])
+def test_node_groups_run_the_cluster_kubernetes_version(stack: str) -> None:
+    """Node groups had no `version`: an upgraded control plane left the nodes behind."""
+    result = cached(stack)
+    version = result.kubernetes_version
+    groups = resources(result, "aws:eks/nodeGroup:NodeGroup")
+    assert groups and all(g["inputs"].get("version") == version for g in groups), \
+        {g["name"]: g["inputs"].get("version") for g in groups}
+
+
+def test_hyperpod_system_node_group_runs_the_cluster_version() -> None:
+    result = plan("hyperpod")
+    groups = resources(result, "aws:eks/nodeGroup:NodeGroup")
+    assert [g["inputs"].get("version") for g in groups] == [result.kubernetes_version]
