@@ -19,7 +19,7 @@ from infra.config.endpoint import EndpointConfig
 from infra.config.platforms.eks import EksSettings
 from infra.plan import Plan
 from infra.validate.placement import PlacementError
-from infra.validate.platforms.eks import place
+from infra.validate.platforms.eks import first_fit_nodes, place
 from tests.helpers import ROOT, config_problems, manifest, plan, plan_config
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
@@ -401,3 +401,28 @@ def test_hyperpod_system_node_group_runs_the_cluster_version() -> None:
     result = plan("hyperpod")
     groups = resources(result, "aws:eks/nodeGroup:NodeGroup")
     assert [g["inputs"].get("version") for g in groups] == [result.kubernetes_version]
+
+
+def test_gpu_pool_starts_with_the_nodes_its_endpoints_need() -> None:
+    """A second replica on a pool of desired_size 1 planned clean and stayed Pending: nothing
+    scales a managed node group. desired_size is raised to the demand (<= max_size)."""
+    result = plan_config(eks_config(replicas=2))
+    group = one(result, "aws:eks/nodeGroup:NodeGroup", "gpu-a10g")
+    assert group["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 2}
+    assert result.outputs["node_pools"]["a10g"]["desired_size"] == 2
+    single = plan_config(eks_config())
+    assert one(single, "aws:eks/nodeGroup:NodeGroup", "gpu-a10g")["scalingConfig"][
+        "desiredSize"] == 1
+
+
+def test_demand_beyond_max_size_is_rejected_with_karpenter_too() -> None:
+    config = with_eks(eks_config(replicas=3), autoscaling="karpenter")
+    text = problems_for(config)
+    assert "inference-stacks:eks.gpu_pools[0].max_size" in text and "raise max_size to 3" in text
+
+
+def test_first_fit_packs_replicas_without_splitting_them() -> None:
+    assert first_fit_nodes([], 4) == 0
+    assert first_fit_nodes([1, 1, 1, 1, 1], 4) == 2
+    assert first_fit_nodes([3, 3, 3], 4) == 3  # 12 GPUs, but no node holds two replicas
+    assert first_fit_nodes([5, 4, 4], 8) == 2
