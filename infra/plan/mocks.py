@@ -227,7 +227,7 @@ def run_under_mocks(
     state_hooks: dict[str, StateHook] | None = None,
     call_hooks: dict[str, CallHook] | None = None,
 ) -> tuple[dict[str, Any], list[Registration]]:
-    """Run `program` with `config` under the mock engine (preview=False); outputs and resources."""
+    """Run `program` with `config` under the mock engine (a preview); outputs and resources."""
     _ensure_event_loop()
     mocks = RecordingMocks(state_hooks=dict(state_hooks or {}), call_hooks=dict(call_hooks or {}))
     # Warnings reach the user through the plan summary; the mock engine's log would repeat them.
@@ -235,7 +235,8 @@ def run_under_mocks(
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=False,
+    # A preview, as `pulumi preview` runs the program (is_dry_run() is True).
+    pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=True,
                              logger=quiet, monitor=monitor)
     pulumi.runtime.set_all_config(config, secret_keys)
     result: dict[str, Any] = {}

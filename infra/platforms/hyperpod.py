@@ -38,6 +38,7 @@ from infra.config.stack import HyperPodStack
 from infra.platforms.base import EndpointRequest, PlatformBuilder, PlatformContext
 from infra.resolve.endpoint import exposure_spec
 from infra.resolve.hyperpod import hyperpod_endpoint_spec
+from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 
 PREFIX = "hyperpod"  # prefix of this platform's resource names
 
@@ -53,6 +54,8 @@ class HyperPodContext(PlatformContext):
 
 def build(config: HyperPodStack) -> HyperPodContext:
     settings = config.platform_settings
+    # First: without the chart checkout `pulumi up` stops here, before registering anything.
+    chart_path = dependency_chart(settings, pulumi.runtime.is_dry_run())
     # Explicit providers pinned to hyperpod.region: every AWS resource (and the zone lookup) is
     # created there whatever AWS_REGION / the profile of the shell running `pulumi up` says.
     provider = aws.Provider(f"{PREFIX}-aws", region=settings.region)
@@ -81,7 +84,7 @@ def build(config: HyperPodStack) -> HyperPodContext:
         security_group_ids=eks.cluster_security_group_id.apply(lambda sg: [sg]),
         instance_groups=[InstanceGroup(g.name, g.instance_type, g.count, g.ebs_volume_gb,
                                        g.threads_per_core) for g in settings.instance_groups],
-        dependency_chart_path=settings.dependency_chart_path, provider=eks.provider,
+        dependency_chart_path=chart_path, provider=eks.provider,
         depends_on=[eks.system_node_group]), opts=opts)
     operator = InferenceOperator(f"{PREFIX}-operator", InferenceOperatorArgs(
         name_prefix=settings.cluster_name, eks_cluster_name=eks.name,
@@ -99,6 +102,17 @@ def build(config: HyperPodStack) -> HyperPodContext:
                  "tls_certificate_bucket": operator.tls_bucket},
         operator_namespace=operator.namespace, aws_opts=opts,
         tls_certificate_uri=operator.tls_bucket.apply(lambda b: f"s3://{b}/certificates"))
+
+
+def dependency_chart(settings: HyperPodSettings, dry_run: bool) -> str | None:
+    """The chart path to install; None at preview without a checkout (the plan warns, see
+    `stack_warnings`); `pulumi up` without one stops with the command that vendors it."""
+    found = dependency_chart_dir(settings)
+    if found is not None:
+        return str(found)
+    if dry_run:
+        return None
+    raise pulumi.RunError(missing_chart_message(settings))
 
 
 def _zones(settings: HyperPodSettings, provider: aws.Provider) -> list[pulumi.Input[str]]:

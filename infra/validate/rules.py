@@ -15,8 +15,9 @@ from components.gpu_catalog import default_dtype
 from components.model_catalog import check_memory_fit, exceeds_native_context, is_gated
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
-from infra.config.stack import StackConfig
+from infra.config.stack import HyperPodStack, StackConfig
 from infra.validate.placement import Placement, PlacementError
+from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 from infra.validate.registry import OPTIONAL_FEATURES, PLATFORMS, PlatformRules
 from infra.validate.sizing import model_facts
 
@@ -166,6 +167,8 @@ def check_gpu_fit(index: int, endpoint: EndpointConfig, placement: Placement) ->
 def stack_warnings(config: StackConfig) -> list[str]:
     """Things that are allowed but that a user should hear about, never silently."""
     warnings = []
+    if isinstance(config, HyperPodStack) and dependency_chart_dir(config.platform_settings) is None:
+        warnings.append(missing_chart_message(config.platform_settings))
     for index, endpoint in enumerate(config.endpoints):
         if model_facts(endpoint) is None:
             warnings.append(
