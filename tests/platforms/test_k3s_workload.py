@@ -178,3 +178,17 @@ def test_gated_models_without_a_token_are_a_config_problem_naming_the_command() 
     assert all(p.startswith("inference-stacks:endpoints[") and "].model: " in p
                and "is gated on Hugging Face" in p
                and "pulumi config set --secret hf_token" in p for p in problems), problems
+
+
+def test_outputs_name_the_pinning_label_and_the_engines_selector() -> None:
+    """Smoke checked K3s pinning on instance-type (k3s on every node) and routed endpoints on
+    the router's node; the outputs now say where to look."""
+    endpoints = bench_plan().outputs["endpoints"]
+    for name, entry in endpoints.items():
+        assert entry["gpu"]["pinning_label"] == "inference-stacks/machine-type", name
+        assert entry["gpu"]["instance_type"] == "g2-standard-48", name
+        if entry.get("router"):
+            assert entry["engine_selector"] == entry["router"]["engine_selector"] != \
+                entry["selector"], name
+        else:
+            assert entry["engine_selector"] == entry["selector"], name
