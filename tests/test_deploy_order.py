@@ -297,7 +297,8 @@ def test_the_cli_exits_1_with_one_line_per_violation(
         return result
 
     monkeypatch.setattr(cli, "plan_stack", with_violation)
-    args = argparse.Namespace(stack="onprem-t4", config_file=None, out=tmp_path, quiet=True)
+    args = argparse.Namespace(stack="onprem-t4", config_file=None, out=tmp_path, quiet=True,
+                              secret=[])
     assert cli.run_plan(args) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[1:] == ["  pods-on-nodes: A does not wait for B", "  graph: C waits on D"]
