@@ -198,6 +198,26 @@ def test_an_addon_after_the_node_group_holds() -> None:
     assert broken(program, "addons-after-cluster-and-nodes") == []
 
 
+# --- nodes wait for their subnets' routes ---------------------------------------------------
+
+def test_nodes_launched_before_their_subnet_is_routed_fail() -> None:
+    def program(wait: bool) -> None:
+        cluster, _ = _cluster()
+        subnet = aws.ec2.Subnet("private", vpc_id="vpc", cidr_block="10.0.0.0/19")
+        table = aws.ec2.RouteTable("private", vpc_id="vpc")
+        assoc = aws.ec2.RouteTableAssociation("private", subnet_id=subnet.id,
+                                              route_table_id=table.id)
+        aws.eks.NodeGroup("gpu", cluster_name=cluster.name, node_role_arn="arn",
+                          subnet_ids=[subnet.id],
+                          scaling_config={"min_size": 1, "desired_size": 1, "max_size": 1},
+                          opts=pulumi.ResourceOptions(depends_on=[assoc] if wait else []))
+
+    assert broken(lambda: program(False), "nodes-after-egress") == [
+        "aws:eks/nodeGroup:NodeGroup gpu launches in subnet private-id before "
+        "aws:ec2/routeTableAssociation:RouteTableAssociation private routes it"]
+    assert broken(lambda: program(True), "nodes-after-egress") == []
+
+
 # --- cloud resources are pinned to the configured region / project --------------------------
 
 REGION = Expectations(aws_region="us-east-1")

@@ -351,6 +351,32 @@ def addons_after_cluster_and_nodes(graph: Graph, _: Expectations) -> list[str]:
     return problems
 
 
+def _subnets_of(node: Node) -> list[str]:
+    if node.type == "aws:eks/nodeGroup:NodeGroup":
+        value = node.inputs.get("subnetIds")
+    elif node.type == "aws-native:sagemaker:Cluster":
+        value = (node.inputs.get("vpcConfig") or {}).get("subnets")
+    else:
+        value = None
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def nodes_after_egress(graph: Graph, _: Expectations) -> list[str]:
+    """Nodes wait for the route table association of every subnet they launch in: a node in a
+    private subnet without its NAT route cannot pull images or join the cluster."""
+    associations: dict[str, list[Node]] = {}
+    for assoc in graph.of_type({"aws:ec2/routeTableAssociation:RouteTableAssociation"}):
+        subnet = assoc.inputs.get("subnetId")
+        if isinstance(subnet, str):
+            associations.setdefault(subnet, []).append(assoc)
+    problems = []
+    for node in graph.of_type(NODE_TYPES):
+        for subnet in sorted(set(_subnets_of(node))):
+            problems += [f"{node.label} launches in subnet {subnet} before {a.label} routes it"
+                         for a in associations.get(subnet, []) if not graph.waits_on(node, a)]
+    return problems
+
+
 def _provider_problem(graph: Graph, node: Node, package: str, ref: str,
                       expected: dict[str, str]) -> str | None:
     provider = graph.node(ref) if ref else None
@@ -430,6 +456,7 @@ INVARIANTS: dict[str, Callable[[Graph, Expectations], list[str]]] = {
     "pods-on-nodes": pods_on_nodes,
     "crd-before-custom-resource": custom_resources_after_crds,
     "addons-after-cluster-and-nodes": addons_after_cluster_and_nodes,
+    "nodes-after-egress": nodes_after_egress,
     "cloud-location": cloud_location,
 }
 
