@@ -69,6 +69,10 @@ class InferenceEndpoint(pulumi.ComponentResource):
                 custom_timeouts=await_timeouts(spec.probes.startup_budget_seconds))))
         service = create_object(name, manifests.service(spec), obj_opts)
         create_object(f"{name}-pdb", manifests.pod_disruption_budget(spec), obj_opts)
+        scaled = manifests.scaled_object(spec)
+        if scaled is not None:
+            create_object(f"{name}-scaler", scaled, pulumi.ResourceOptions.merge(
+                obj_opts, pulumi.ResourceOptions(depends_on=[deployment])))
         self.hostname = self._exposure(name, args, service)
         if self.hostname is None:
             self.base_url = pulumi.Output.from_input(spec.cluster_url)

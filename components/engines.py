@@ -74,7 +74,7 @@ class FlagMapping:
     why_not: str = ""
 
 
-# Section 4 of the field notes, as data. Order is the order flags appear in argv.
+# The engine flag table of docs/field-rules.md, as data. Order is the order flags appear in argv.
 FLAG_TABLE: dict[str, FlagMapping] = {
     "max_model_len": FlagMapping(("--max-model-len",), ("--context-length",)),
     "tensor_parallel_size": FlagMapping(("--tensor-parallel-size",), ("--tp-size",)),

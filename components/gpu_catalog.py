@@ -3,8 +3,8 @@
 Why this exists: rule R3 (pin GPU pods to the instance type the stack names), R4 (GPUs below
 compute capability 8.0 need `VLLM_USE_FLASHINFER_SAMPLER=0` and fp16 because they have no
 bf16), R9 (memory fit needs the GPU's memory) and R25 (machine type and GPU are validated
-together: "8x L4 on a3-highgpu-1g" was a wrong plan). Facts come from FIELD_NOTES.md
-sections 3 and 5 (AWS and GCP public instance-type documentation).
+together: "8x L4 on a3-highgpu-1g" was a wrong plan). Facts come from AWS's and
+GCP's public instance-type documentation (summarised in docs/field-rules.md).
 """
 
 from __future__ import annotations

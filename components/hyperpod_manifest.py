@@ -1,8 +1,8 @@
 """Pure builder for the HyperPod inference operator's `InferenceEndpointConfig` (`v1`).
 
-Renders the custom resource from a flat spec (no Pulumi, no config model) so every field-notes
+Renders the custom resource from a flat spec (no Pulumi, no config model) so every field
 rule is testable here and the result validates strictly against the CRD's `v1` schema
-(`shared/schemas/inferenceendpointconfigs.crd.yaml`, operator chart 2.2.2). Field shapes follow
+(`tests/schemas/inferenceendpointconfigs.crd.yaml`, operator chart 2.2.2). Field shapes follow
 the CRD and the operator's own samples (aws/sagemaker-hyperpod-cli,
 `helm_chart/HyperPodHelmChart/charts/inference-operator/config/samples/v1_*.yaml`).
 

@@ -20,8 +20,12 @@ CONSTRUCTORS: dict[tuple[str, str], Any] = {
     ("v1", "Service"): k8s.core.v1.Service,
     ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
 }
@@ -35,10 +39,17 @@ def constructor_kwargs(obj: dict[str, Any]) -> dict[str, Any]:
 
 def create_object(name: str, obj: dict[str, Any],
                   opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-    """Instantiate `obj` with the typed resource class of its apiVersion and kind."""
+    """Instantiate `obj` with the typed resource class of its apiVersion and kind; objects of
+    a CRD (an API group with a dot that is not Kubernetes' own) become `CustomResource`s."""
     key = (str(obj["apiVersion"]), str(obj["kind"]))
-    if key not in CONSTRUCTORS:
+    if key in CONSTRUCTORS:
+        typed: pulumi.CustomResource = CONSTRUCTORS[key](name, **constructor_kwargs(obj),
+                                                          opts=opts)
+        return typed
+    group = key[0].rsplit("/", 1)[0] if "/" in key[0] else ""
+    if "." not in group or group.endswith("k8s.io"):
         raise KeyError(f"no resource class for {key[0]} {key[1]}; add it to CONSTRUCTORS")
-    resource: pulumi.CustomResource = CONSTRUCTORS[key](name, **constructor_kwargs(obj),
-                                                         opts=opts)
-    return resource
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    custom: pulumi.CustomResource = k8s.apiextensions.CustomResource(
+        name, api_version=key[0], kind=key[1], **body, opts=opts)
+    return custom

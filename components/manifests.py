@@ -9,11 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from components import autoscaling
 from components.pod import pod_spec
 from components.spec import EndpointSpec, ExposureSpec
 
 ALB = "alb.ingress.kubernetes.io"
 NLB = "service.beta.kubernetes.io"
+# TLS 1.3 with TLS 1.2 fallback (AWS ELB predefined policy, recommended for new listeners).
+ALB_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# The only route prefix a load balancer forwards (issue 12, point 1). vLLM 0.32's API key
+# middleware guards only /v1, /v2, /inference and /cohere (`GUARDED_PREFIX` in
+# vllm/entrypoints/serve/middleware/authenticate.py): `POST /invocations` (chat without a key),
+# /tokenize, /detokenize, /pooling, /score, /rerank, /metrics and /scale_elastic_ep are open.
+# SGLang exempts /health*, /ready* and /metrics*; vllm-router's admin routes (/add_worker,
+# /remove_worker, /list_workers) take no credentials. OpenAI clients need only /v1/...
+EXPOSED_PREFIX = "/v1"
 # A Deployment may not be declared failed before the model had its load budget (R16).
 PROGRESS_MARGIN_SECONDS = 600
 
@@ -32,14 +42,17 @@ def rollout_strategy(replicas: int) -> dict[str, Any]:
 def deployment(spec: EndpointSpec) -> dict[str, Any]:
     annotations = {"inference-stacks/model": spec.model,
                    "inference-stacks/served-model-name": spec.served_model_name}
+    replicas = {} if spec.scaling else {"replicas": spec.replicas}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(spec, spec.name, annotations=annotations),
         "spec": {
-            "replicas": spec.replicas,
+            # Autoscaled: the replica count is KEDA's; with server-side apply, leaving the field
+            # out means `pulumi up` never resets it.
+            **replicas,
             "selector": {"matchLabels": spec.selector},
-            "strategy": rollout_strategy(spec.replicas),
+            "strategy": rollout_strategy(spec.max_replicas),
             "progressDeadlineSeconds":
                 spec.probes.startup_budget_seconds + PROGRESS_MARGIN_SECONDS,
             "template": {
@@ -48,6 +61,15 @@ def deployment(spec: EndpointSpec) -> dict[str, Any]:
             },
         },
     }
+
+
+def scaled_object(spec: EndpointSpec) -> dict[str, Any] | None:
+    """The endpoint's KEDA ScaledObject (never an HPA beside it: KEDA creates its own)."""
+    if spec.scaling is None:
+        return None
+    return autoscaling.scaled_object(
+        spec.name, spec.namespace, spec.name, spec.labels, spec.scaling.policy,
+        spec.scaling.server_address, spec.scaling.query)
 
 
 def service(spec: EndpointSpec) -> dict[str, Any]:
@@ -91,8 +113,36 @@ def secret(spec: EndpointSpec, name: str, data: dict[str, Any]) -> dict[str, Any
     return secret_manifest(name, spec.namespace, spec.labels, data)
 
 
+def is_exposed_path(path: str) -> bool:
+    """True when a load balancer may forward `path` to the engine or router: `/v1` and below.
+
+    Pure, so tests can run every engine route against it. Dot segments, empty segments and
+    percent-encoded characters are refused outright: a path that normalises differently in the
+    load balancer and in the engine must not get through (`/v1/../invocations`).
+    """
+    path = path.split("?", 1)[0]
+    if not path.startswith("/") or "%" in path or "\\" in path or "//" in path:
+        return False
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return False
+    return path == EXPOSED_PREFIX or path.startswith(EXPOSED_PREFIX + "/")
+
+
+def ingress_paths(service: str, port: int) -> list[dict[str, Any]]:
+    """Ingress HTTP paths: only the OpenAI API prefix (Kubernetes `Prefix` matches `/v1` and
+    `/v1/...`, element-wise, never `/v10`). Health stays an annotation, not a route."""
+    return [{
+        "path": EXPOSED_PREFIX,
+        "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"number": port}}},
+    }]
+
+
 def alb_annotations(exposure: ExposureSpec, health_path: str) -> dict[str, str]:
-    """ALB Ingress annotations: scheme, IP targets, health on the engine, idle timeout (R23)."""
+    """ALB Ingress annotations: scheme, IP targets, health on the engine, idle timeout (R23).
+
+    With TLS the listeners are HTTPS 443 with an explicit TLS policy and HTTP 80 that only
+    redirects (`ssl-redirect`); the health check is a target-group setting, not a route."""
     annotations = {
         f"{ALB}/scheme": exposure.scheme,
         f"{ALB}/target-type": "ip",
@@ -107,6 +157,7 @@ def alb_annotations(exposure: ExposureSpec, health_path: str) -> dict[str, str]:
         annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}, {"HTTPS": 443}])
         annotations[f"{ALB}/certificate-arn"] = str(exposure.certificate_arn)
         annotations[f"{ALB}/ssl-redirect"] = "443"
+        annotations[f"{ALB}/ssl-policy"] = ALB_SSL_POLICY
     else:
         annotations[f"{ALB}/listen-ports"] = json.dumps([{"HTTP": 80}])
     if exposure.inbound_cidrs:
@@ -117,11 +168,7 @@ def alb_annotations(exposure: ExposureSpec, health_path: str) -> dict[str, str]:
 
 
 def ingress(spec: EndpointSpec) -> dict[str, Any]:
-    rule: dict[str, Any] = {"http": {"paths": [{
-        "path": "/",
-        "pathType": "Prefix",
-        "backend": {"service": {"name": spec.name, "port": {"number": spec.port}}},
-    }]}}
+    rule: dict[str, Any] = {"http": {"paths": ingress_paths(spec.name, spec.port)}}
     if spec.exposure.hostname:
         rule["host"] = spec.exposure.hostname
     return {
@@ -178,3 +225,29 @@ def load_balancer_url(spec: EndpointSpec, hostname: str) -> str:
     port = public_port(spec)
     default = 443 if scheme == "https" else 80
     return f"{scheme}://{host}" if port == default else f"{scheme}://{host}:{port}"
+
+
+def exposure_problems(exposure: ExposureSpec, *, routed: bool = False,
+                      auth_proxy: bool = False) -> list[str]:
+    """What is wrong with exposing an engine (or its router) this way; [] when acceptable.
+
+    An NLB is layer 4: it cannot filter paths, so it would put every engine route (including
+    the unauthenticated `/invocations`, `/tokenize`, `/metrics`) or the router's credential-free
+    admin routes (`/add_worker`, `/remove_worker`) in front of its clients. It is refused for
+    internet-facing exposure unless an authenticating proxy (which filters paths) fronts the
+    engine, and refused in front of a vllm-router at any scheme unless such a proxy does.
+    """
+    problems: list[str] = []
+    if exposure.type == "nlb" and not auth_proxy:
+        if exposure.scheme == "internet-facing":
+            problems.append(
+                "exposure nlb + internet-facing: an NLB cannot filter paths, so the engine's "
+                "unauthenticated routes (/invocations, /tokenize, /metrics, ...) would be public; "
+                "use exposure alb (forwards only /v1) or front it with an authenticating proxy")
+        if routed:
+            problems.append(
+                "exposure nlb in front of vllm-router: its admin routes (/add_worker, "
+                "/remove_worker) take no credentials; use exposure alb (forwards only /v1)")
+    if exposure.type != "cluster" and exposure.scheme == "internet-facing" and not exposure.tls:
+        problems.append("internet-facing exposure without TLS (certificate_arn)")
+    return problems

@@ -19,6 +19,21 @@ AWS_CLI_IMAGE = "amazon/aws-cli:2.27.50"
 PROBE_PERIOD_SECONDS = 10
 
 
+def container_security_context() -> dict[str, Any]:
+    """Every container of ours: no privilege escalation, no Linux capabilities, the runtime's
+    default seccomp filter (issue 12, point 2). The upstream vLLM/SGLang images run as root and
+    write caches under the root filesystem, so runAsNonRoot/readOnlyRootFilesystem are not set
+    (see tests/security/checkov_skips.yaml)."""
+    return {"allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod-wide: RuntimeDefault seccomp (Pod Security `restricted` asks for it)."""
+    return {"seccompProfile": {"type": "RuntimeDefault"}}
+
+
 def probes(port_name: str, path: str, spec: ProbeSpec) -> dict[str, dict[str, Any]]:
     """Startup probe with the load budget, then readiness and liveness (R1, R2).
 
@@ -111,7 +126,7 @@ def init_containers(spec: EndpointSpec) -> list[dict[str, Any]]:
         "volumeMounts": [{"name": "model-cache", "mountPath": MODEL_MOUNT}],
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"},
                       "limits": {"memory": "2Gi"}},
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": container_security_context(),
     }]
 
 
@@ -161,7 +176,7 @@ def engine_container(spec: EndpointSpec) -> dict[str, Any]:
         "env": container_env(spec),
         "resources": {"requests": requests, "limits": limits},
         "volumeMounts": mounts,
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": container_security_context(),
         **probes("http", spec.profile.health_path, spec.probes),
     }
 
@@ -173,6 +188,7 @@ def pod_spec(spec: EndpointSpec) -> dict[str, Any]:
         "tolerations": [dict(t) for t in spec.tolerations],
         "terminationGracePeriodSeconds": 60,
         "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
     }
     init = init_containers(spec)
     if init:

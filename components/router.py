@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import network_policy
 from components import router_manifests as rm
 from components.component import type_token
 from components.k8s_objects import create_object
+from components.spec import ExposureSpec
 from components.timeouts import await_timeouts
 
 TYPE_TOKEN = type_token(__name__, "Router")
@@ -29,6 +31,10 @@ class RouterArgs:
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     # The fronted engines' startup budget: the router rolls out with them (await timeouts).
     startup_budget_seconds: int | None = None
+    # NetworkPolicy inputs: who may connect (load balancer subnets, Prometheus namespaces) and
+    # how the router is exposed; the defaults keep it in-cluster.
+    traffic: network_policy.TrafficSources | None = None
+    exposure: ExposureSpec | None = None
 
 
 class Router(pulumi.ComponentResource):
@@ -55,6 +61,10 @@ class Router(pulumi.ComponentResource):
             base, pulumi.ResourceOptions(depends_on=[binding], custom_timeouts=timeouts)))
         create_object(spec.name, rm.service(spec), base)
         self.service, self.port, self.selector = spec.name, spec.port, dict(spec.selector)
+        # Issue 12: the engines answer only this router; the router's admin routes (same port)
+        # only labelled client pods of its namespace. Port-forwards are not affected.
+        for policy in network_policy.router_policies(spec, args.traffic, args.exposure):
+            create_object(policy["metadata"]["name"], policy, base)
         self.base_url = pulumi.Output.from_input(spec.cluster_url)
         self.register_outputs({"base_url": self.base_url,
                                "deployment": deployment.metadata.apply(  # type: ignore[attr-defined]

@@ -15,14 +15,14 @@ Facts checked against `vllm-router` 0.1.17 (PyPI; `vllm-router --help` and a loc
   circuit breaker), and `/metrics` on its main port returns engine metrics (with
   `vllm:num_requests_waiting`); its own `vllm_router_*` metrics are on the Prometheus port;
 - `power_of_two` polls the engines' `/get_load`, which vLLM answers 404 (seen in the local
-  benchmark's engine logs); the router then falls back to its own in-flight counts (FIELD_NOTES
-  section 7);
+  benchmark's engine logs); the router then falls back to its own in-flight counts
+  (benchmarks/routing/README.md);
 - its admin routes (`/add_worker`, `/list_workers`, ...) take no credentials: `POST /add_worker`
   was accepted without a key. Keep the router Service in-cluster (exposure `cluster`);
 - it does NOT check client keys: it forwards the client's `Authorization` header to the engine,
   which enforces it (R24). `--api-key` is what the router itself sends when it scrapes the
   engines' `/metrics`, so it gets the endpoint's key too (R15);
-- each process exposes Prometheus on its own port (FIELD_NOTES section 7).
+- each process exposes Prometheus on its own port, or the second panics (address in use).
 """
 
 from __future__ import annotations
@@ -30,10 +30,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.images import parse_image
+from components.pod import container_security_context, pod_security_context
 from components.spec import PART_OF
 
 # Published image (Docker Hub vllm/vllm-router has dated nightly tags, no release tags found;
 # this one is referenced by public deployment scripts). The PyPI CLI we verified is 0.1.17.
+# A nightly tag is mutable: `components.images.image_problems` flags it until it is pinned as
+# `vllm/vllm-router:nightly-20260710-b93cbcb@sha256:<digest>`. No published digest of this
+# exact tag could be found offline; resolve it with `docker buildx imagetools inspect
+# vllm/vllm-router:nightly-20260710-b93cbcb` (or `crane digest`) and set it here or in the
+# stack's `router.image`.
 DEFAULT_IMAGE = "vllm/vllm-router:nightly-20260710-b93cbcb"
 DEFAULT_PROMETHEUS_PORT = 29000
 API_KEY_ENV = "ROUTER_API_KEY"
@@ -158,15 +165,25 @@ def router_container(spec: RouterSpec) -> dict[str, Any]:
                            "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": LIVENESS_PATH, "port": "http"},
                           "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 3},
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": container_security_context(),
     }
 
 
+def image_annotations(image: str) -> dict[str, str]:
+    """The human-readable tag beside a digest pin (`repo:tag@sha256:...` runs by digest)."""
+    ref = parse_image(image)
+    annotations = {"inference-stacks/image-tag": f"{ref.repository}:{ref.tag or ''}"}
+    if ref.digest:
+        annotations["inference-stacks/image-digest"] = ref.digest
+    return annotations
+
+
 def deployment(spec: RouterSpec) -> dict[str, Any]:
+    annotations = {"inference-stacks/policy": spec.policy, **image_annotations(spec.image)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(spec, annotations={"inference-stacks/policy": spec.policy}),
+        "metadata": _metadata(spec, annotations=annotations),
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": spec.selector},
@@ -178,6 +195,7 @@ def deployment(spec: RouterSpec) -> dict[str, Any]:
                     # Discovery talks to the API server with this account's token.
                     "automountServiceAccountToken": True,
                     "containers": [router_container(spec)],
+                    "securityContext": pod_security_context(),
                     "terminationGracePeriodSeconds": 30,
                 },
             },

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.autoscaling import Scaling
 from components.engines import Engine, EngineProfile
 
 PART_OF = "inference-stacks"
@@ -105,6 +106,11 @@ class EndpointSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
     exposure: ExposureSpec = ExposureSpec()
+    scaling: Scaling | None = None  # KEDA owns the replica count when set
+
+    @property
+    def max_replicas(self) -> int:
+        return self.scaling.policy.max_replicas if self.scaling else self.replicas
 
     @property
     def labels(self) -> dict[str, str]:

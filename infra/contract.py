@@ -64,6 +64,13 @@ class RouterOutput(_Open):
     engine_selector: dict[str, str] = Field(description="Pod labels of those engines.")
 
 
+class AutoscalingOutput(_Open):
+    min: int = Field(description="Fewest replicas while active (0 with scale to zero).")
+    max: int = Field(description="Most replicas.")
+    target: float = Field(description="Requests waiting per replica that adds a replica.")
+    metric: str = Field(description="The PromQL the autoscaler evaluates (one sample).")
+
+
 class EndpointOutput(_Open):
     name: str = Field("", exclude=True,
                       description="The endpoint's key in `endpoints` (filled by the reader).")
@@ -92,6 +99,36 @@ class EndpointOutput(_Open):
         default=None, description="The AWS load balancer in front, if any (R17, R22).")
     router: RouterOutput | None = Field(
         default=None, description="The managed router in front of the engines, if any.")
+    autoscaling: AutoscalingOutput | None = Field(
+        default=None, description="Replica bounds and target when the endpoint autoscales.")
+
+
+class BatchJobOutput(_Open):
+    """One `batch_jobs` entry: where `python -m smoke batch` finds the job and its files."""
+
+    job: str = Field(description="Kubernetes Job name.")
+    namespace: str = Field(description="Namespace of the Job.")
+    input: str = Field(description="Input location (pvc://, s3://, http(s)://).")
+    output: str = Field(description="Output location (pvc://CLAIM/PATH).")
+    status: str = Field(description="Status files (pvc://CLAIM/PATH/shard-*/status.json).")
+
+
+class ServiceOutput(_Open):
+    url: str = Field(description="In-cluster URL.")
+    namespace: str = Field(description="Namespace of the Service.")
+    service: str = Field(description="Service name.")
+    port: int = Field(description="Service port.")
+    port_forward: str = Field(description="The kubectl port-forward command to reach it.")
+
+
+class ObservabilityOutput(_Open):
+    mode: Literal["bundled", "existing", "none"] = Field(description="How the stack monitors.")
+    prometheus: ServiceOutput | None = Field(default=None, description="The stack's Prometheus.")
+    grafana: ServiceOutput | None = Field(default=None, description="Grafana, in-cluster only.")
+    dashboards: dict[str, str] = Field(default_factory=dict,
+                                       description="Grafana dashboard UIDs -> titles.")
+    scrape_interval_seconds: int | None = Field(default=None,
+                                                description="Scrape and evaluation interval.")
 
 
 class StackOutputs(_Open):
@@ -101,6 +138,10 @@ class StackOutputs(_Open):
     platform: str = Field(description="The stack's platform.")
     endpoints: dict[str, EndpointOutput] = Field(description="Endpoints by name.")
     kubeconfig: str | None = Field(default=None, description="Cluster kubeconfig (secret) if any.")
+    batch_jobs: dict[str, BatchJobOutput] = Field(
+        default_factory=dict, description="Batch jobs by name (additive in v1).")
+    observability: ObservabilityOutput | None = Field(
+        default=None, description="Where monitoring is (additive in v1).")
 
     @model_validator(mode="before")
     @classmethod

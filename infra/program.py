@@ -10,68 +10,108 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
+from components.batch import BatchJob, BatchJobArgs
+from components.batch_manifests import BatchJobSpec
 from components.endpoint import InferenceEndpoint
+from components.network_policy import TrafficSources
+from components.observability import Observability, ObservabilityArgs
 from components.router import Router, RouterArgs
-from components.spec import PART_OF
+from components.router_manifests import RouterSpec
+from components.spec import EndpointSpec
 from infra.config.base import NAMESPACE, ConfigError
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
-from infra.contract import EndpointOutput
+from infra.contract import BatchJobOutput, EndpointOutput
 from infra.platforms import BUILDERS
 from infra.platforms.base import EndpointRequest, PlatformContext
-from infra.resolve.endpoint import engine_profile, exposure_spec
-from infra.resolve.outputs import endpoint_entry, routed_entry, stack_outputs
+from infra.platforms.namespaces import create_namespaces
+from infra.resolve.batch import batch_spec
+from infra.resolve.endpoint import endpoint_spec, engine_profile
+from infra.resolve.outputs import batch_entry, endpoint_entry, routed_entry, stack_outputs
 from infra.resolve.router import prometheus_port, router_spec
-from infra.validate.load import load_stack_config
+from infra.validate.exposure import exposure_spec
+from infra.validate.load import config_warnings, load_stack_config
+from infra.validate.observability import observability_config, prometheus_url
 from infra.validate.registry import PLATFORMS
-from infra.validate.rules import stack_warnings
 
 
-def _namespaces(config: StackConfig, platform: PlatformContext) -> dict[str, pulumi.Resource]:
-    return {
-        ns: k8s.core.v1.Namespace(
-            f"ns-{ns}", metadata={"name": ns, "labels": {"app.kubernetes.io/part-of": PART_OF}},
-            opts=pulumi.ResourceOptions(provider=platform.provider,
-                                        depends_on=platform.depends_on),
-        )
-        for ns in sorted({e.namespace for e in config.endpoints})
-    }
-
-
-def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, config: StackConfig,
-                 deployed: Any, platform: PlatformContext) -> EndpointOutput:
+def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, deployed: Any,
+                 router: RouterSpec | None, platform: PlatformContext,
+                 traffic: TrafficSources | None) -> EndpointOutput:
     """A managed endpoint: vllm-router in front of the engines; the outputs point at it."""
-    if endpoint.router is None:
+    if router is None:
         return entry
     # Only engine Deployments can be routed; the rules reject `router` on HyperPod.
     assert isinstance(deployed, InferenceEndpoint)
-    engine = deployed.spec
-    spec = router_spec(endpoint.router, engine, prometheus_port(config, endpoint))
-    router = Router(spec.name, RouterArgs(
-        spec=spec, provider=platform.provider, depends_on=[deployed],
-        startup_budget_seconds=engine.probes.startup_budget_seconds))
-    return routed_entry(entry, spec, router, engine.name, engine.selector)
+    component = Router(router.name, RouterArgs(
+        spec=router, provider=platform.provider, depends_on=[deployed], traffic=traffic,
+        startup_budget_seconds=deployed.spec.probes.startup_budget_seconds))
+    return routed_entry(entry, router, component, deployed.spec.name, deployed.spec.selector)
 
 
 def compose(config: StackConfig) -> dict[str, Any]:
     """Create the platform and every endpoint; return the stack outputs (contract v1)."""
-    for warning in stack_warnings(config):
+    for warning in config_warnings(config):
         pulumi.log.warn(warning)
     rules, builder = PLATFORMS[config.platform], BUILDERS[config.platform]
     platform = builder.build(config)
-    namespaces = _namespaces(config, platform)
+    settings, has_token = config.platform_settings, config.hf_token is not None
+    placements = {e.name: rules.place(e, settings) for e in config.endpoints}
+    prometheus = prometheus_url(config)
+    specs = {e.name: endpoint_spec(e, placements[e.name], has_token, prometheus)
+             for e in config.endpoints} if builder.engine_pods else {}
+    routers = {e.name: router_spec(e.router, specs[e.name], prometheus_port(config, e))
+               for e in config.endpoints if e.router is not None and e.name in specs}
+    batch_specs = {j.name: batch_spec(j, rules.place(j.as_endpoint(), settings), has_token)
+                   for j in config.batch_jobs}
+    traffic = TrafficSources(load_balancer_cidrs=platform.load_balancer_cidrs) \
+        if builder.engine_pods else None
+    namespaces = create_namespaces(
+        [e.namespace for e in config.endpoints] + [j.namespace for j in config.batch_jobs],
+        platform, rules.kubernetes_version(settings),
+        [*specs.values(), *(b.endpoint for b in batch_specs.values())], routers, traffic)
     entries: dict[str, EndpointOutput] = {}
     for endpoint in config.endpoints:
-        placement = rules.place(endpoint, config.platform_settings)
+        placement = placements[endpoint.name]
         deployed = builder.deploy(EndpointRequest(
-            endpoint, config, placement, platform, namespaces[endpoint.namespace]))
+            endpoint, config, placement, platform, namespaces[endpoint.namespace],
+            specs.get(endpoint.name)))
         entry = endpoint_entry(endpoint, config, placement, engine_profile(endpoint),
                                exposure_spec(endpoint), deployed, platform.aws_region)
-        entries[endpoint.name] = _with_router(entry, endpoint, config, deployed, platform)
-    return stack_outputs(config, platform.kubeconfig, entries, platform.outputs)
+        entries[endpoint.name] = _with_router(entry, endpoint, deployed,
+                                              routers.get(endpoint.name), platform, traffic)
+    batch = {name: _batch_job(spec, config, platform, namespaces[spec.namespace])
+             for name, spec in batch_specs.items()}
+    monitoring = _observability(config, platform, list(specs.values()), list(routers.values()),
+                                list(namespaces.values()))
+    return stack_outputs(config, platform.kubeconfig, entries, batch,
+                         {"observability": monitoring, **platform.outputs})
+
+
+def _observability(config: StackConfig, platform: PlatformContext, engines: list[EndpointSpec],
+                   routers: list[RouterSpec], namespaces: list[pulumi.Resource]
+                   ) -> dict[str, Any]:
+    """Monitoring of every engine and router: scrape targets, GPU telemetry, rules, dashboards."""
+    settings = observability_config(config)
+    if settings.mode == "none":
+        return {"mode": "none"}
+    slos = {e.name: config.slos_for(e).ttft_p95_ms for e in config.endpoints}
+    component = Observability("observability", ObservabilityArgs.from_config(
+        settings, engines, routers, slos, provider=platform.provider,
+        depends_on=[*platform.depends_on, *namespaces]))
+    return component.outputs
+
+
+def _batch_job(spec: BatchJobSpec, config: StackConfig, platform: PlatformContext,
+               namespace: pulumi.Resource) -> BatchJobOutput:
+    """A batch job's Indexed Job on the GPU pool, placed as its engine would be as an endpoint."""
+    BatchJob(f"batch-{spec.name}", BatchJobArgs(
+        spec=spec, provider=platform.provider, hf_token=config.hf_token,
+        depends_on=[*platform.depends_on, namespace]))
+    return batch_entry(spec.name, spec.namespace, spec.input, spec.output_location,
+                       spec.status_location)
 
 
 def raw_config_from_pulumi() -> dict[str, Any]:

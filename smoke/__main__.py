@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve-local": ("smoke.local", "start a real local vLLM engine and write its outputs file"),
     "bench": ("smoke.bench", "benchmark the endpoints in stack outputs"),
     "compare": ("smoke.compare", "compare benchmark result files (table, charts, HTML)"),
+    "batch": ("smoke.batch", "check a batch job's progress and, once finished, its results"),
 }
 
 

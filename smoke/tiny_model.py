@@ -1,4 +1,4 @@
-"""A tiny Llama-architecture model generated at run time (FIELD_NOTES section 8).
+"""A tiny Llama-architecture model generated at run time (docs/smoke.md).
 
 No network: the tokenizer is trained in memory on a few sentences (byte-level BPE, so any text
 encodes) and the weights are random. vLLM's CPU attention needs head_dim 64: hidden 128 with 2

@@ -91,7 +91,8 @@ def test_public_alb_endpoint_exports_https_url_and_public_exposure() -> None:
     config = k8s_config(exposure={
         "type": "alb", "scheme": "internet-facing", "certificate_arn": "arn:aws:acm:us-east-1:1:c",
         "inbound_cidrs": ["203.0.113.0/24"]})
-    config["kubernetes"] = {"aws_load_balancer_controller": True, "aws_region": "us-east-1"}
+    config["kubernetes"] = {"aws_load_balancer_controller": True, "aws_region": "us-east-1",
+                            "load_balancer_cidrs": ["10.0.0.0/16"]}
     result = plan_config(config)
     endpoint = result.outputs["endpoints"]["qwen3-0-6b"]
     assert endpoint["exposure"] == "public"

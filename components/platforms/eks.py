@@ -156,8 +156,10 @@ class EksCluster(pulumi.ComponentResource):
             endpoint_public_access=bool(args.public_access_cidrs),
             public_access_cidrs=list(args.public_access_cidrs) or None,
             encryption_config_key_arn=key.arn,
-            vpc_cni_options=(eks.VpcCniOptionsArgs(addon_version=args.vpc_cni_addon_version)
-                             if args.vpc_cni_addon_version else None),
+            # The VPC CNI enforces NetworkPolicies only when asked (the program's namespaces
+            # carry default-deny policies, issue 12); HyperPod pins the add-on version.
+            vpc_cni_options=eks.VpcCniOptionsArgs(addon_version=args.vpc_cni_addon_version,
+                                                  enable_network_policy=True),
             skip_default_node_group=True,
             # Managed node groups use the EKS-created cluster security group.
             skip_default_security_groups=True,

@@ -50,9 +50,16 @@ def execution_role_name(cluster_name: str) -> str:
     return name.rstrip("-")
 
 
-def operator_execution_trust(oidc: Oidc) -> dict[str, Any]:
-    """SageMaker itself plus the operator's service account, and nothing else."""
-    statements = iam.service_trust_policy(SAGEMAKER_SERVICE)["Statement"]
+def operator_execution_trust(oidc: Oidc, account_id: str | None = None,
+                             region: str | None = None, partition: str = "aws"
+                             ) -> dict[str, Any]:
+    """SageMaker itself (for this account's SageMaker resources in `region` when given) plus
+    the operator's service account, and nothing else."""
+    if account_id is not None:
+        source = (f"arn:{partition}:sagemaker:{region}:{account_id}:*" if region else None)
+        statements = sagemaker_trust(account_id, source, partition)["Statement"]
+    else:
+        statements = iam.service_trust_policy(SAGEMAKER_SERVICE)["Statement"]
     statements += oidc.trust(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)["Statement"]
     return iam.policy_document(statements)
 
@@ -121,3 +128,87 @@ def addon_configuration(
         "keda": {"enabled": True,
                  "auth": {"aws": {"irsa": {"enabled": True, "roleArn": keda_role_arn}}}},
     }
+
+
+def sagemaker_trust(account_id: str, source_arn: str | None = None,
+                    partition: str = "aws") -> dict[str, Any]:
+    """`sagemaker.amazonaws.com` may assume the role only on behalf of this account (and, with
+    `source_arn`, only for matching SageMaker resources): the confused-deputy guard."""
+    if not account_id.isdigit() or len(account_id) != 12:
+        raise ValueError(f"account id must be 12 digits, got {account_id!r}")
+    condition: dict[str, dict[str, Any]] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn is not None:
+        if not source_arn.startswith(f"arn:{partition}:sagemaker:"):
+            raise ValueError(f"source ARN must be a SageMaker ARN, got {source_arn!r}")
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return iam.policy_document([{
+        "Effect": "Allow",
+        "Principal": {"Service": SAGEMAKER_SERVICE},
+        "Action": "sts:AssumeRole",
+        "Condition": condition,
+    }])
+
+
+def cluster_source_arn(region: str, account_id: str, partition: str = "aws") -> str:
+    """Every HyperPod cluster of the account in the region (the name is not known in advance:
+    the role must exist before the cluster)."""
+    return f"arn:{partition}:sagemaker:{region}:{account_id}:cluster/*"
+
+
+def arn_parts(arn: str) -> tuple[str, str, str]:
+    """(partition, region, account) of an ARN such as the HyperPod cluster's."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {arn!r}")
+    return parts[1], parts[3], parts[4]
+
+
+# What HyperPod EKS nodes need beyond AmazonSageMakerClusterInstanceRolePolicy, as in AWS's own
+# template (aws-samples/awsome-distributed-training, 7.sagemaker-hyperpod-eks
+# sagemaker-iam-role-stack.yaml): ENI management for the VPC CNI, ECR pulls, EKS Pod Identity.
+VPC_CNI_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups", "ec2:DetachNetworkInterface",
+    "ec2:ModifyNetworkInterfaceAttribute", "ec2:UnassignPrivateIpAddresses",
+)
+ECR_PULL_ACTIONS = ("ecr:BatchGetImage", "ecr:GetAuthorizationToken",
+                    "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
+
+
+def instance_node_policy(region: str, account_id: str, eks_cluster_name: str | None = None,
+                         partition: str = "aws") -> dict[str, Any]:
+    """Inline policy of the HyperPod instance role on an EKS-orchestrated cluster.
+
+    Differences from AWS's template, all narrower: ENI tagging only on this account's and
+    region's network interfaces; Pod Identity only for the one EKS cluster when named. ENI
+    create/attach and ECR pulls stay "*" (the CNI works on subnets and security groups the
+    program does not know here, and HyperPod pulls AWS-owned images from other accounts).
+    """
+    pod_identity = (f"arn:{partition}:eks:{region}:{account_id}:cluster/{eks_cluster_name}"
+                    if eks_cluster_name else "*")
+    return iam.policy_document([
+        iam.statement(list(VPC_CNI_ACTIONS), sid="VpcCniEni"),
+        iam.statement(["ec2:CreateTags"],
+                      [f"arn:{partition}:ec2:{region}:{account_id}:network-interface/*"],
+                      sid="VpcCniEniTags"),
+        iam.statement(list(ECR_PULL_ACTIONS), sid="EcrPull"),
+        iam.statement(["eks-auth:AssumeRoleForPodIdentity"], [pod_identity],
+                      sid="EksPodIdentity"),
+    ])
+
+
+def fsx_csi_policy(file_system_ids: list[str], region: str, account_id: str,
+                   partition: str = "aws") -> dict[str, Any] | None:
+    """FSx CSI controller for statically provisioned volumes on the stack's file systems only,
+    instead of AmazonFSxFullAccess; None when no endpoint uses FSx (the add-on, which the
+    inference operator requires, then runs with no AWS permissions at all)."""
+    if not file_system_ids:
+        return None
+    arns = [f"arn:{partition}:fsx:{region}:{account_id}:file-system/{fs}"
+            for fs in sorted(set(file_system_ids))]
+    return iam.policy_document([
+        iam.statement(["fsx:DescribeFileSystems"], arns, sid="FsxDescribeStackFileSystems"),
+    ])

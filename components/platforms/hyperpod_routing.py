@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.hyperpod_manifest import HyperPodEndpointSpec, hyperpod_name
-from components.manifests import alb_annotations
+from components.manifests import alb_annotations, ingress_paths
 from components.spec import ExposureSpec
 
 
@@ -25,10 +25,8 @@ def router_ingress(
     in the router's namespace (an Ingress backend must be in its own namespace).
     """
     annotations = alb_annotations(exposure, health_path)
-    rule: dict[str, Any] = {"http": {"paths": [{
-        "path": "/", "pathType": "Prefix",
-        "backend": {"service": {"name": service, "port": {"number": port}}},
-    }]}}
+    # Only /v1 (issue 12): the router's and engines' other routes stay off the load balancer.
+    rule: dict[str, Any] = {"http": {"paths": ingress_paths(service, port)}}
     if exposure.hostname:
         rule["host"] = exposure.hostname
     return {

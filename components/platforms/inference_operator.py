@@ -11,6 +11,7 @@ Versions are the ones AWS's troubleshooting guide and helm_to_addon.sh install.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -41,6 +42,8 @@ class InferenceOperatorArgs:
     hyperpod_cluster_arn: pulumi.Input[str]
     alb_controller_policy_json: str
     model_buckets: list[str] = field(default_factory=list)
+    # FSx file systems the stack's endpoints mount; empty = the FSx CSI add-on gets no role.
+    fsx_file_system_ids: list[str] = field(default_factory=list)
     addon_versions: dict[str, str] = field(default_factory=lambda: dict(ADDON_VERSIONS))
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -91,8 +94,15 @@ class InferenceOperator(pulumi.ComponentResource):
 
     def _execution_role(self, name: str, bucket: aws.s3.Bucket) -> aws.iam.Role:
         """Role name prefix and managed policy are what the add-on validates."""
-        trust = pulumi.Output.all(self._args.oidc_provider_arn, self._args.oidc_issuer).apply(
-            lambda v: iam.to_json(hpp.operator_execution_trust(hpp.Oidc(v[0], v[1]))))
+        def render(values: list[Any]) -> str:
+            provider_arn, issuer, cluster_arn = (str(v) for v in values)
+            partition, region, account = hpp.arn_parts(cluster_arn)
+            return iam.to_json(hpp.operator_execution_trust(
+                hpp.Oidc(provider_arn, issuer), account, region, partition))
+
+        # SageMaker may assume it only for this account's resources in the cluster's region.
+        trust = pulumi.Output.all(self._args.oidc_provider_arn, self._args.oidc_issuer,
+                                  self._args.hyperpod_cluster_arn).apply(render)
         role = aws.iam.Role(
             f"{name}-execution", name=hpp.execution_role_name(self._args.name_prefix),
             assume_role_policy=trust, opts=pulumi.ResourceOptions(parent=self))
@@ -115,6 +125,26 @@ class InferenceOperator(pulumi.ComponentResource):
                                opts=pulumi.ResourceOptions(parent=self))
         return role
 
+    def _fsx_role(self, name: str) -> aws.iam.Role | None:
+        """Scoped to the stack's file systems (not AmazonFSxFullAccess); none without FSx."""
+        ids = sorted(set(self._args.fsx_file_system_ids))
+        if not ids:
+            return None
+        role = aws.iam.Role(
+            f"{name}-fsx-csi",
+            assume_role_policy=self._trust(hpp.FSX_CSI_NAMESPACE, hpp.FSX_CSI_SERVICE_ACCOUNT),
+            opts=pulumi.ResourceOptions(parent=self))
+
+        def render(cluster_arn: str) -> str:
+            partition, region, account = hpp.arn_parts(cluster_arn)
+            return iam.to_json(hpp.fsx_csi_policy(ids, region, account, partition) or {})
+
+        aws.iam.RolePolicy(
+            f"{name}-fsx-csi", role=role.id,
+            policy=pulumi.Output.from_input(self._args.hyperpod_cluster_arn).apply(render),
+            opts=pulumi.ResourceOptions(parent=self))
+        return role
+
     def _dependency_addons(self, name: str) -> list[pulumi.Resource]:
         """S3 Mountpoint CSI, FSx CSI and cert-manager: the operator will not start without them."""
         args = self._args
@@ -122,12 +152,7 @@ class InferenceOperator(pulumi.ComponentResource):
         s3_role = self._irsa_role(f"{name}-s3-csi", hpp.S3_CSI_NAMESPACE,
                                   hpp.S3_CSI_SERVICE_ACCOUNT,
                                   iam.to_json(model_policy) if model_policy else None)
-        fsx_role = self._irsa_role(f"{name}-fsx-csi", hpp.FSX_CSI_NAMESPACE,
-                                   hpp.FSX_CSI_SERVICE_ACCOUNT, None)
-        aws.iam.RolePolicyAttachment(
-            f"{name}-fsx-csi", role=fsx_role.name,
-            policy_arn=iam.managed_policy_arn(hpp.FSX_FULL_ACCESS_POLICY),
-            opts=pulumi.ResourceOptions(parent=self))
+        fsx_role = self._fsx_role(name)
         roles: dict[str, aws.iam.Role | None] = {
             "aws-mountpoint-s3-csi-driver": s3_role, "aws-fsx-csi-driver": fsx_role,
             "cert-manager": None,

@@ -2,7 +2,7 @@
 
 On K3s the plugin must run with `runtimeClassName: nvidia` (the RuntimeClass K3s registers when
 it finds the container toolkit) or it sees no GPUs, and it schedules only on nodes labelled
-`nvidia.com/gpu.present=true`, which the K3s startup script sets (FIELD_NOTES section 3).
+`nvidia.com/gpu.present=true`, which the K3s startup script sets (docs/platforms/k3s.md).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def daemonset(image: str = DEVICE_PLUGIN_IMAGE) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "runtimeClassName": RUNTIME_CLASS,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "priorityClassName": "system-node-critical",
                     "nodeSelector": {GPU_PRESENT_LABEL: "true"},
                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
@@ -47,7 +48,8 @@ def daemonset(image: str = DEVICE_PLUGIN_IMAGE) -> dict[str, Any]:
                         "name": "nvidia-device-plugin-ctr",
                         "image": image,
                         "securityContext": {"allowPrivilegeEscalation": False,
-                                            "capabilities": {"drop": ["ALL"]}},
+                                            "capabilities": {"drop": ["ALL"]},
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                       "limits": {"memory": "256Mi"}},
                         "volumeMounts": [{"name": "device-plugin",

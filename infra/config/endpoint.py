@@ -1,7 +1,8 @@
 """Engine-neutral endpoint config: one entry of `inference-stacks:endpoints`.
 
-Defaults come from the field notes (R1, R2, R9, R16, R18, R23, R24). Rules that involve only one
-endpoint live in validators here; rules that need a catalog or the platform live in `rules.py`.
+Defaults come from the field rules (docs/field-rules.md: R1, R2, R9, R16, R18, R23, R24). Rules
+that involve only one endpoint live in validators here; rules that need a catalog or the
+platform live in `infra/validate/`.
 """
 
 from __future__ import annotations
@@ -177,6 +178,8 @@ class Exposure(StrictModel):
     )
     group_name: str | None = Field(None, description="ALB IngressGroup to share one ALB.")
     hostname: str | None = Field(None, description="DNS name routed to the ALB (Ingress host).")
+    allow_world: bool = Field(
+        False, description="Explicitly allow a world range (0.0.0.0/0, ::/0) in inbound_cidrs.")
 
     @field_validator("inbound_cidrs")
     @classmethod
@@ -308,26 +311,37 @@ class RouterConfig(StrictModel):
 
 
 class AutoscalingConfig(StrictModel):
-    """HyperPod autoscaling (KEDA via the operator's autoScalingSpec) on a Prometheus query."""
+    """Replicas follow the engine's queue (KEDA on Kubernetes platforms, the operator's KEDA on
+    HyperPod). Defaults follow the AWS EKS vLLM autoscaling guide: 1-5 replicas, scale up after
+    30 s of a queue, down after 300 s without."""
 
-    min_replicas: int = Field(1, ge=0, description="Fewest engine replicas (0 scales to zero).")
-    max_replicas: int = Field(4, ge=1, le=64, description="Most engine replicas.")
-    prometheus_server_address: str = Field(
-        pattern=r"^https://aps-workspaces\.[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*\.amazonaws\.com/"
-        r"workspaces/ws-[a-zA-Z0-9-]+$",
-        description="Amazon Managed Prometheus workspace URL the query runs against.",
-    )
+    min: int = Field(1, ge=1, le=64, description="Fewest engine replicas while active.")
+    max: int = Field(5, ge=1, le=64, description="Most engine replicas (GPU capacity, R3).")
+    queue_per_replica: float = Field(
+        5, gt=0, le=1000,
+        description="Target requests waiting per replica: more adds replicas. Waiting means "
+        "every batch slot is busy, whatever the GPU.")
+    activation: float = Field(
+        0, ge=0, description="With scale_to_zero: total waiting above this wakes the endpoint.")
+    scale_up_window_s: int = Field(30, ge=0, le=3600,
+                                   description="Scale up only after this long above target.")
+    scale_down_window_s: int = Field(300, ge=0, le=3600,
+                                     description="Scale down only after this long below target.")
+    polling_interval_s: int = Field(15, ge=5, le=300,
+                                    description="How often KEDA runs the query (>= scrape).")
+    scale_to_zero: bool = Field(
+        False, description="Opt-in: no replica when idle (cold start: node + image + weights).")
+    prometheus_server_address: str | None = Field(
+        None, pattern=r"^https?://[^\s\"'{}]+$",
+        description="Prometheus the query runs against; default the stack's own (HyperPod: an "
+        "Amazon Managed Prometheus workspace URL).")
     query: str | None = Field(
-        None, description="PromQL; default the engine's queue length (requests waiting)."
-    )
-    target_value: float = Field(5, gt=0, description="Query value per replica to scale at.")
-    polling_interval_seconds: int = Field(30, ge=5, description="How often KEDA polls.")
-    cooldown_seconds: int = Field(300, ge=0, description="Wait before scaling down.")
+        None, description="PromQL override; default the endpoint's total queue (one sample).")
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas {self.min_replicas} > max_replicas {self.max_replicas}")
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
         return self
 
 
@@ -369,7 +383,7 @@ class EndpointConfig(StrictModel):
         None, description="Put a vllm-router in front of the replicas (managed setup)."
     )
     autoscaling: AutoscalingConfig | None = Field(
-        None, description="Replica autoscaling (platform hyperpod: the operator's KEDA)."
+        None, description="Replicas on queue depth (KEDA; HyperPod: the operator's KEDA)."
     )
     model_facts: ModelFactsConfig | None = Field(
         None, description="Facts for models outside the built-in catalog (R9 fit check)."

@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from components.observability_config import ObservabilityConfig
 from infra.config.base import StrictModel
+from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig, Slos
 from infra.config.platforms.eks import EksSettings
 from infra.config.platforms.hyperpod import HyperPodSettings
@@ -20,7 +22,7 @@ from infra.config.platforms.k3s_gcp import K3sGcpSettings
 from infra.config.platforms.k3s_workload import K3sWorkloadSettings
 from infra.config.platforms.kubernetes import KubernetesSettings
 
-TOP_LEVEL_KEYS = ("platform", "endpoints", "slos", "hf_token")
+TOP_LEVEL_KEYS = ("platform", "endpoints", "batch_jobs", "observability", "slos", "hf_token")
 
 
 class StackBase(StrictModel):
@@ -29,6 +31,11 @@ class StackBase(StrictModel):
     endpoints: list[EndpointConfig] = Field(
         default_factory=list, description="Endpoints to deploy on the platform."
     )
+    batch_jobs: list[BatchJobConfig] = Field(
+        default_factory=list, description="Batch inference jobs (OpenAI batch files) to run.")
+    observability: ObservabilityConfig | None = Field(
+        None, description="Metrics, dashboards and alerts; default per platform (bundled on "
+        "eks and k3s-workload, none elsewhere).")
     slos: Slos = Field(default_factory=Slos, description="Default benchmark SLOs per endpoint.")
     hf_token: str | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import sys
 from pathlib import Path
 
 from infra.config.base import ConfigError
+from infra.plan.mocks import close_event_loops
 from infra.plan.offline import ROOT, plan_stack, read_stack_file, stack_file, summary, write_plan
 
 
@@ -66,19 +65,6 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _close_event_loops() -> None:
-    """Close the mock engine's event loops before exit. Pulumi's sync helpers create a loop in
-    each worker thread and never close it; left to the garbage collector at interpreter
-    shutdown, such a loop can outlive its self-pipe socket and print a BaseEventLoop.__del__
-    traceback after a successful plan. Joining the worker threads frees their loops, and
-    collected now, they close cleanly."""
-    loop = asyncio.get_event_loop_policy().get_event_loop()
-    if not loop.is_closed():
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-    gc.collect()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "plan":
@@ -86,6 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_plan(args)
     finally:
-        _close_event_loops()
+        close_event_loops()
 
 

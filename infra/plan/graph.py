@@ -56,8 +56,9 @@ CRD_INSTALLERS: dict[str, tuple[str, Callable[[Node], bool]]] = {
     "karpenter.k8s.aws": ("the karpenter chart", _chart("karpenter")),
     "cert-manager.io": ("cert-manager", lambda n: _addon("cert-manager")(n)
                         or _chart("cert-manager")(n)),
-    "keda.sh": ("the amazon-sagemaker-hyperpod-inference add-on",
-                _addon("amazon-sagemaker-hyperpod-inference")),
+    "keda.sh": ("KEDA (its chart, or the HyperPod inference add-on that bundles it)",
+                lambda n: _chart("keda")(n)
+                or _addon("amazon-sagemaker-hyperpod-inference")(n)),
     "monitoring.coreos.com": ("kube-prometheus-stack", _chart("kube-prometheus-stack")),
 }
 

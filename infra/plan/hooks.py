@@ -111,6 +111,7 @@ EKS_STATE: dict[str, StateHook] = {
 }
 EKS_CALLS: dict[str, CallHook] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _plan_zones,
+    "aws:ec2/getVpc:getVpc": lambda a: {"id": a.args.get("id"), "cidrBlock": "10.0.0.0/16"},
 }
 
 
@@ -167,7 +168,7 @@ PLAN_KUBECONFIG = f"""apiVersion: v1
 kind: Config
 clusters:
 - name: k3s-plan
-  cluster: {{server: 'https://{PLAN_EXTERNAL_IP}:6443'}}
+  cluster: {{server: 'https://{PLAN_EXTERNAL_IP}:6443', certificate-authority-data: UExBTg==}}
 contexts:
 - name: k3s-plan
   context: {{cluster: k3s-plan, user: k3s-plan}}

@@ -27,6 +27,24 @@ StateHook = Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]
 CallHook = Callable[[pulumi.runtime.MockCallArgs], dict[str, Any]]
 
 
+# Pulumi's sync helpers give each worker thread of the mock monitor an event loop and never close
+# it; left to interpreter shutdown, one can outlive its self-pipe and print a traceback.
+_THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
+
+
+def close_event_loops() -> None:
+    """Before a process that ran the mock engine exits: join the worker threads and close every
+    loop it used. Only at exit: a later run in the same process would find closed loops."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    if not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    for thread_loop in _THREAD_LOOPS:
+        if not thread_loop.is_running() and not thread_loop.is_closed():
+            thread_loop.close()
+    _THREAD_LOOPS.clear()
+
+
 @dataclass
 class Wiring:
     """What the engine orders a resource by: its URN and every URN it waits on.
@@ -95,24 +113,12 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: RecordingMocks):
         super().__init__(mocks)
         self._recording = mocks
-        # Pulumi's sync helpers give each worker thread an event loop and never close it; left
-        # to interpreter shutdown, one can outlive its self-pipe and print a traceback.
-        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
-
-    @staticmethod
-    def _replace_closed_thread_loop() -> None:
-        """A worker thread reused by a later run in this process may hold a loop an earlier
-        run closed (`close_thread_loops`); Pulumi's helpers would use it and fail."""
-        with contextlib.suppress(RuntimeError):  # this thread has no loop: Pulumi makes one
-            if asyncio.get_event_loop_policy().get_event_loop().is_closed():
-                asyncio.set_event_loop(asyncio.new_event_loop())
 
     def _remember_thread_loop(self) -> None:
         with contextlib.suppress(RuntimeError):  # this thread has no loop of its own
-            self.thread_loops.add(asyncio.get_event_loop_policy().get_event_loop())
+            _THREAD_LOOPS.add(asyncio.get_event_loop_policy().get_event_loop())
 
     def RegisterResource(self, request: Any) -> Any:
-        self._replace_closed_thread_loop()
         key = f"{request.type}::{request.name}"
         if request.parent:
             self._recording.parents[key] = request.parent
@@ -127,24 +133,11 @@ class RecordingMonitor(MockMonitor):
             self._remember_thread_loop()
 
     def Invoke(self, request: Any) -> Any:
-        self._replace_closed_thread_loop()
         try:
             return super().Invoke(request)
         finally:
             self._remember_thread_loop()
 
-    def ReadResource(self, request: Any) -> Any:
-        self._replace_closed_thread_loop()
-        try:
-            return super().ReadResource(request)
-        finally:
-            self._remember_thread_loop()
-
-    def close_thread_loops(self, keep: asyncio.AbstractEventLoop) -> None:
-        for loop in self.thread_loops - {keep}:
-            if not loop.is_running() and not loop.is_closed():
-                loop.close()
-        self.thread_loops.clear()
 
 
 def _wiring(urn: str, request: Any) -> Wiring:
@@ -234,10 +227,9 @@ def run_under_mocks(
     quiet = logging.getLogger("inference-stacks.plan.engine")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    monitor = RecordingMonitor(mocks)
     # A preview, as `pulumi preview` runs the program (is_dry_run() is True).
     pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=True,
-                             logger=quiet, monitor=monitor)
+                             logger=quiet, monitor=RecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config, secret_keys)
     result: dict[str, Any] = {}
 
@@ -245,5 +237,4 @@ def run_under_mocks(
         result["outputs"] = await resolve(program())
 
     _sync_await(run_pulumi_func(lambda: asyncio.ensure_future(body())))
-    monitor.close_thread_loops(keep=asyncio.get_event_loop_policy().get_event_loop())
     return result["outputs"], mocks.registrations

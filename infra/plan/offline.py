@@ -16,16 +16,18 @@ from typing import Any
 
 import yaml
 
+from components.autoscaling import recommend
 from infra.config.base import NAMESPACE, ConfigError, Problem
+from infra.config.endpoint import EndpointConfig
 from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
 from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
 from infra.program import compose
-from infra.validate.load import load_stack_config
+from infra.resolve.endpoint import autoscaling_policy
+from infra.validate.load import config_warnings, load_stack_config
 from infra.validate.registry import PLATFORMS
-from infra.validate.rules import stack_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS_DIR = ROOT / "stacks"
@@ -46,6 +48,7 @@ class Plan:
     graph: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     order: str = ""
+    autoscaling: list[str] = field(default_factory=list)
 
 
 def stack_file(stack: str) -> Path:
@@ -138,11 +141,13 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
         for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
+    autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
     graph = Graph(registrations)
     broken = violations(graph, expectations(stack_config))
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), stack_warnings(stack_config),
-                graph_document(graph), broken, order_markdown(stack, graph, broken))
+                manifests_of(registrations), config_warnings(stack_config),
+                graph=graph_document(graph), violations=broken,
+                order=order_markdown(stack, graph, broken), autoscaling=autoscaling)
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -170,7 +175,7 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
 
 
 def summary(plan: Plan, out_dir: Path | None) -> str:
-    """Human summary: resources by type, endpoints with GPUs and exposure, warnings."""
+    """Human summary: resources by type, endpoints, batch jobs, warnings."""
     lines = [f"Plan for stack {plan.stack!r} (platform {plan.platform}): "
              f"{len(plan.resources)} resources, {len(plan.manifests)} Kubernetes objects"]
     counts = Counter(r["type"] for r in plan.resources)
@@ -188,6 +193,14 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
                 f"exposure {ep['exposure']}, {key}, {ep['base_url']}")
     elif endpoints == SECRET:
         lines.append("Endpoints: [secret]")
+    batch_jobs = plan.outputs.get("batch_jobs")
+    if isinstance(batch_jobs, dict) and batch_jobs:
+        lines.append("Batch jobs (follow with `python -m smoke batch --stack NAME --wait`):")
+        lines += [f"  {name}: Job {job['namespace']}/{job['job']}, input {job['input']}, "
+                  f"results {job['output']}" for name, job in batch_jobs.items()]
+    if plan.autoscaling:
+        lines.append("Autoscaling (KEDA on the engines' queue; replicas at total queue depths):")
+        lines += [f"  {line}" for line in plan.autoscaling]
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
@@ -196,3 +209,19 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append(f"Wrote {out_dir}/resources.json, outputs.json, graph.json, order.md and "
                      f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
     return "\n".join(lines)
+
+
+def describe(endpoint: EndpointConfig) -> str | None:
+    """What the policy does, for the plan summary: replicas at a few total queue depths."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return None
+    policy = autoscaling_policy(auto)
+    depths = sorted({0, int(auto.queue_per_replica), int(auto.queue_per_replica * 3),
+                     int(auto.queue_per_replica * auto.max * 2)})
+    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy)}"
+                      for d in depths)
+    return (f"{endpoint.name}: {policy.min_replicas}-{policy.max_replicas} replicas, target "
+            f"{auto.queue_per_replica:g} waiting per replica (from {policy.min_replicas or 1} "
+            f"replica: {steps}); up after {auto.scale_up_window_s} s, down after "
+            f"{auto.scale_down_window_s} s")

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoint import InferenceEndpoint, InferenceEndpointArgs
+from components.platforms.keda import Keda, KedaArgs
+from components.spec import EndpointSpec
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.resolve.endpoint import endpoint_spec
@@ -33,6 +35,20 @@ class PlatformContext:
     aws_region: str | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Source addresses of the load balancers (ALB/NLB in IP mode: their subnets' CIDRs), which
+    # the engines' NetworkPolicies admit on the serving port when an endpoint is exposed.
+    load_balancer_cidrs: tuple[Any, ...] = ()
+
+
+def keda_if_autoscaled(config: StackConfig, provider: k8s.Provider | None,
+                       node_selector: dict[str, str] | None = None,
+                       depends_on: list[pulumi.Resource] | None = None) -> list[pulumi.Resource]:
+    """KEDA when any endpoint autoscales: what ScaledObjects must wait for ([] otherwise)."""
+    if not any(e.autoscaling for e in config.endpoints):
+        return []
+    keda = Keda("keda", KedaArgs(provider=provider, node_selector=dict(node_selector or {}),
+                                 depends_on=list(depends_on or [])))
+    return [keda.release]
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class EndpointRequest:
     placement: Placement
     platform: PlatformContext
     namespace: pulumi.Resource  # the endpoint's Namespace, created by the program
+    spec: EndpointSpec | None = None  # resolved by the program where the platform runs engines
 
     @property
     def depends_on(self) -> list[pulumi.Resource]:
@@ -52,7 +69,8 @@ class EndpointRequest:
 
 def deploy_engines(request: EndpointRequest) -> InferenceEndpoint:
     """The endpoint as engine Deployment + Service (+ load balancer): every Kubernetes platform."""
-    spec = endpoint_spec(request.endpoint, request.placement, request.stack.hf_token is not None)
+    spec = request.spec or endpoint_spec(request.endpoint, request.placement,
+                                         request.stack.hf_token is not None)
     return InferenceEndpoint(request.endpoint.name, InferenceEndpointArgs(
         spec=spec, provider=request.platform.provider, hf_token=request.stack.hf_token,
         depends_on=request.depends_on,
@@ -65,3 +83,6 @@ class PlatformBuilder:
 
     build: Callable[[Any], PlatformContext]
     deploy: Callable[[EndpointRequest], DeployedEndpoint] = deploy_engines
+    # The program's engine pods, so it labels namespaces for Pod Security Admission and puts
+    # NetworkPolicies around them; False where an operator owns the pods (HyperPod).
+    engine_pods: bool = True

@@ -27,7 +27,7 @@ from components.platforms.gpu_nodes import (
 )
 from infra.config.platforms.eks import EksSettings, GpuPool
 from infra.config.stack import EksStack
-from infra.platforms.base import PlatformBuilder, PlatformContext
+from infra.platforms.base import PlatformBuilder, PlatformContext, keda_if_autoscaled
 from infra.validate.platforms.eks import SECTION, nodes_needed, pool_gpu
 
 
@@ -106,10 +106,21 @@ def build(config: EksStack) -> PlatformContext:
         outputs["aws_load_balancer_controller"] = {
             "version": CONTROLLER_VERSION, "chart_version": CHART_VERSION,
             "role_arn": controller.role_arn}
+    depends_on += keda_if_autoscaled(config, cluster.provider, {POOL_LABEL: "system"},
+                                     [cluster.system_node_group])
     return PlatformContext(
+        load_balancer_cidrs=(_vpc_cidr(settings, provider),),
         name="eks", provider=cluster.provider, kubeconfig=cluster.kubeconfig,
         aws_region=settings.region, depends_on=depends_on,
         outputs=outputs)
+
+
+def _vpc_cidr(settings: EksSettings, provider: aws.Provider) -> Any:
+    """The VPC's CIDR: the load balancers' ENIs (IP target mode) live in its subnets."""
+    if settings.vpc.existing_vpc_id is None:
+        return settings.vpc.cidr
+    return aws.ec2.get_vpc_output(id=settings.vpc.existing_vpc_id,
+                                  opts=pulumi.InvokeOutputOptions(provider=provider)).cidr_block
 
 
 def _network(settings: EksSettings, name: str, provider: aws.Provider,

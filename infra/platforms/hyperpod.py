@@ -36,8 +36,8 @@ from infra.config.endpoint import S3Source
 from infra.config.platforms.hyperpod import HyperPodSettings
 from infra.config.stack import HyperPodStack
 from infra.platforms.base import EndpointRequest, PlatformBuilder, PlatformContext
-from infra.resolve.endpoint import exposure_spec
 from infra.resolve.hyperpod import hyperpod_endpoint_spec
+from infra.validate.exposure import exposure_spec
 from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 
 PREFIX = "hyperpod"  # prefix of this platform's resource names
@@ -147,4 +147,4 @@ def deploy(request: EndpointRequest) -> HyperPodEndpoint:
         depends_on=request.depends_on), opts=platform.aws_opts)
 
 
-BUILDER = PlatformBuilder(build=build, deploy=deploy)
+BUILDER = PlatformBuilder(build=build, deploy=deploy, engine_pods=False)

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from components import engines
+from components.autoscaling import AutoscalingSpec, Scaling, queue_query
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
-from components.spec import EndpointSpec, ExposureSpec, ModelSourceSpec, ProbeSpec
-from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
+from components.spec import EndpointSpec, ModelSourceSpec, ProbeSpec
+from infra.config.endpoint import (
+    AutoscalingConfig,
+    EndpointConfig,
+    HuggingFaceSource,
+    S3Source,
+)
+from infra.validate.exposure import exposure_spec
 from infra.validate.placement import Placement
 from infra.validate.sizing import cache_size
 
@@ -43,22 +50,35 @@ def engine_settings(endpoint: EndpointConfig, placement: Placement) -> dict[str,
     return settings
 
 
-def exposure_spec(endpoint: EndpointConfig) -> ExposureSpec:
-    """How clients reach the endpoint (R23, R24): one definition for every platform."""
-    e = endpoint.exposure
-    return ExposureSpec(
-        type=e.type, scheme=e.scheme, certificate_arn=e.certificate_arn,
-        inbound_cidrs=tuple(e.inbound_cidrs), idle_timeout_seconds=e.idle_timeout_seconds,
-        group_name=e.group_name, hostname=e.hostname,
-    )
-
-
 def probe_spec(endpoint: EndpointConfig) -> ProbeSpec:
     return ProbeSpec(**endpoint.probes.model_dump())
 
 
+def scaling(endpoint: EndpointConfig, stack_prometheus: str | None) -> Scaling | None:
+    """The endpoint's KEDA scaling: its policy, the Prometheus it asks (its own setting, else
+    the stack's) and the queue query."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return None
+    profile = engine_profile(endpoint)
+    address = auto.prometheus_server_address or stack_prometheus
+    assert address, "validate/autoscaling.py requires one"
+    query = auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
+                                      endpoint.served_name)
+    return Scaling(autoscaling_policy(auto), address, query)
+
+
+def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
+    return AutoscalingSpec(
+        min_replicas=auto.min, max_replicas=auto.max, queue_per_replica=auto.queue_per_replica,
+        activation=auto.activation, scale_up_window_s=auto.scale_up_window_s,
+        scale_down_window_s=auto.scale_down_window_s, polling_interval_s=auto.polling_interval_s,
+        scale_to_zero=auto.scale_to_zero)
+
+
 def endpoint_spec(
-    endpoint: EndpointConfig, placement: Placement, has_hf_token: bool
+    endpoint: EndpointConfig, placement: Placement, has_hf_token: bool,
+    stack_prometheus: str | None = None,
 ) -> EndpointSpec:
     profile = engine_profile(endpoint)
     tp = endpoint.engine_args.tensor_parallel_size
@@ -94,4 +114,5 @@ def endpoint_spec(
         extra_env=dict(endpoint.env),
         extra_args=tuple(endpoint.engine_args.extra_args),
         exposure=exposure_spec(endpoint),
+        scaling=scaling(endpoint, stack_prometheus),
     )

@@ -4,6 +4,7 @@ takes."""
 from __future__ import annotations
 
 from components import hyperpod_manifest as hp
+from components.autoscaling import queue_query
 from infra.config.endpoint import EndpointConfig, FsxSource, HuggingFaceSource, S3Source
 from infra.config.platforms.hyperpod import HyperPodSettings
 from infra.resolve.endpoint import engine_profile, engine_settings, probe_spec
@@ -46,9 +47,10 @@ def hyperpod_endpoint_spec(endpoint: EndpointConfig, placement: Placement,
         routing_strategy=endpoint.routing.strategy if endpoint.routing else None,
         kv_cache=hp.HyperPodKvCache(kv.l1, kv.l2_backend, kv.l2_redis_url) if kv else None,
         autoscaling=hp.HyperPodAutoscaling(
-            auto.min_replicas, auto.max_replicas, auto.prometheus_server_address,
-            auto.query or f"sum({profile.queue_metric})", auto.target_value,
-            auto.polling_interval_seconds, auto.cooldown_seconds) if auto else None,
+            0 if auto.scale_to_zero else auto.min, auto.max, auto.prometheus_server_address or "",
+            auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
+                                      endpoint.served_name), auto.queue_per_replica,
+            auto.polling_interval_s, auto.scale_down_window_s) if auto else None,
         api_key=endpoint.api_key, extra_env=dict(endpoint.env),
         extra_args=tuple(endpoint.engine_args.extra_args),
     )

@@ -12,12 +12,15 @@ from typing import Any, Protocol, cast
 import pulumi
 
 from components import router_manifests as rm
+from components.autoscaling import queue_query
 from components.engines import EngineProfile
 from components.spec import ExposureSpec
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.contract import (
     SCHEMA_VERSION,
+    AutoscalingOutput,
+    BatchJobOutput,
     EndpointOutput,
     GpuOutput,
     LoadBalancerOutput,
@@ -48,8 +51,8 @@ def _resolved(value: pulumi.Output[str] | None) -> str:
 
 
 def _dump(model: EndpointOutput) -> dict[str, Any]:
-    # `router` is absent, not null, for endpoints without one (contract v1 as first published).
-    exclude = {"router"} if model.router is None else set()
+    # Keys added to contract v1 later are absent, not null, where they do not apply.
+    exclude = {k for k in ("router", "autoscaling") if getattr(model, k) is None}
     return model.model_dump(warnings=False, exclude=exclude)
 
 
@@ -92,7 +95,18 @@ def endpoint_entry(endpoint: EndpointConfig, stack: StackConfig, placement: Plac
         engine_selector=deployed.selector,
         load_balancer=load_balancer,
         router=None,
+        autoscaling=_autoscaling(endpoint, profile),
     )
+
+
+def _autoscaling(endpoint: EndpointConfig, profile: EngineProfile) -> AutoscalingOutput | None:
+    auto = endpoint.autoscaling
+    if auto is None:
+        return None
+    metric = auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
+                                       endpoint.served_name)
+    return AutoscalingOutput(min=0 if auto.scale_to_zero else auto.min, max=auto.max,
+                             target=auto.queue_per_replica, metric=metric)
 
 
 def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
@@ -112,7 +126,14 @@ def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
     })
 
 
+def batch_entry(job: str, namespace: str, input_location: str, output: str,
+                status: str) -> BatchJobOutput:
+    return BatchJobOutput(job=job, namespace=namespace, input=input_location, output=output,
+                          status=status)
+
+
 def stack_outputs(stack: StackConfig, kubeconfig: Any, endpoints: dict[str, EndpointOutput],
+                  batch_jobs: dict[str, BatchJobOutput],
                   platform_outputs: dict[str, Any]) -> dict[str, Any]:
     """The whole stack's outputs: contract keys, then the platform's own."""
     return {
@@ -120,5 +141,6 @@ def stack_outputs(stack: StackConfig, kubeconfig: Any, endpoints: dict[str, Endp
         "platform": stack.platform,
         "kubeconfig": kubeconfig,
         "endpoints": {name: _dump(entry) for name, entry in endpoints.items()},
+        "batch_jobs": {name: entry.model_dump() for name, entry in batch_jobs.items()},
         **platform_outputs,
     }

@@ -21,8 +21,12 @@ from infra.config.stack import (
     section_of,
     settings_model,
 )
+from infra.validate.autoscaling import check_autoscaling
+from infra.validate.batch import check_batch_jobs
+from infra.validate.exposure import check_exposure, exposure_warnings
+from infra.validate.observability import check_observability
 from infra.validate.registry import PLATFORMS
-from infra.validate.rules import check_stack
+from infra.validate.rules import check_stack, stack_warnings
 
 
 def _decode(value: Any) -> Any:
@@ -64,6 +68,10 @@ def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     if problems:
         raise ConfigError(problems)
     problems = check_stack(config, PLATFORMS[platform])
+    problems += check_batch_jobs(config, PLATFORMS[platform])
+    problems += check_autoscaling(config)
+    problems += check_exposure(config)
+    problems += check_observability(config)
     if problems:
         raise ConfigError(problems)
     return config
@@ -91,3 +99,8 @@ def _unknown_or_foreign_sections(values: Mapping[str, Any], section: str) -> lis
             message = f"unknown key; allowed keys: {', '.join(allowed)}"
         problems.append(Problem(f"{NAMESPACE}:{key}", message))
     return problems
+
+
+def config_warnings(config: StackConfig) -> list[str]:
+    """Everything allowed that a user should hear about: printed by the plan, logged by Pulumi."""
+    return stack_warnings(config) + exposure_warnings(config)

@@ -30,18 +30,24 @@ class PlatformRules:
     check: Callable[[Any], list[Problem]]
     kubernetes_version: Callable[[Any], str]
     features: frozenset[str] = frozenset()  # which of OPTIONAL_FEATURES it implements
+    batch_jobs: bool = True  # runs `batch_jobs` (engine pods as Kubernetes Jobs)
 
 
 def _version(settings: Any) -> str:
     return str(settings.kubernetes_version)
 
 
+# KEDA scales Deployments on any Kubernetes platform; HyperPod's operator has its own KEDA.
+_KEDA = frozenset({"autoscaling"})
+
 PLATFORMS: dict[str, PlatformRules] = {
-    "kubernetes": PlatformRules("kubernetes", kubernetes.place, kubernetes.check, _version),
-    "eks": PlatformRules("eks", eks.place, eks.check, _version),
-    "k3s-gcp": PlatformRules("k3s-gcp", k3s_gcp.place, k3s_gcp.check, _version),
+    "kubernetes": PlatformRules("kubernetes", kubernetes.place, kubernetes.check, _version,
+                                features=_KEDA),
+    "eks": PlatformRules("eks", eks.place, eks.check, _version, features=_KEDA),
+    "k3s-gcp": PlatformRules("k3s-gcp", k3s_gcp.place, k3s_gcp.check, _version,
+                             batch_jobs=False),
     "k3s-workload": PlatformRules("k3s-workload", k3s_workload.place, k3s_workload.check,
-                                  _version),
+                                  _version, features=_KEDA),
     "hyperpod": PlatformRules("hyperpod", hyperpod.place, hyperpod.check, _version,
-                              features=frozenset(OPTIONAL_FEATURES)),
+                              features=frozenset(OPTIONAL_FEATURES), batch_jobs=False),
 }

@@ -5,6 +5,12 @@ CI posts it on pull requests from forks, which get no cloud credentials and so n
 `pulumi preview`: the base branch's plan against the pull request's plan, per stack.
 
     plan_diff.py BASE_DIR HEAD_DIR [--stack NAME] [--max-chars N]
+    plan_diff.py guard PREVIEW_JSON [--allow-destructive]
+
+`guard` reads `pulumi preview --json` and exits 3 when the preview replaces or deletes a
+resource of a protected kind (clusters, VPCs, buckets, secrets, namespaces, the K3s VMs,
+generated API keys...), unless `--allow-destructive` (a manual approval input of the deploy
+workflow) says so. The deploy workflow runs it before `pulumi up`.
 
 Compares `manifests/*.yaml` (one Kubernetes object per file: added, removed, changed with a
 unified diff), `resources.json` (every resource keyed by parent, type and name, so the order the
@@ -30,6 +36,73 @@ NO_CHANGES = "no changes"
 # GitHub rejects comment bodies over 65,536 characters; leave room for the other stacks.
 DEFAULT_MAX_CHARS = 20_000
 MARKER = "<!-- inference-stacks:plan-diff -->"
+
+
+# Kinds whose replacement or deletion loses state, data, addresses or credentials clients hold.
+PROTECTED_TYPES = frozenset({
+    "aws:eks/cluster:Cluster", "eks:index:Cluster", "aws-native:sagemaker:Cluster",
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:s3/bucket:Bucket",
+    "aws:s3/bucketV2:BucketV2", "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+    "aws:fsx/lustreFileSystem:LustreFileSystem",
+    "gcp:compute/instance:Instance", "gcp:compute/network:Network",
+    "gcp:compute/address:Address", "gcp:secretmanager/secret:Secret",
+    "kubernetes:core/v1:Namespace", "kubernetes:core/v1:PersistentVolumeClaim",
+    "random:index/randomPassword:RandomPassword",
+})
+DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced"})
+GUARD_EXIT = 3
+
+
+def urn_type(urn: str) -> str:
+    """`urn:pulumi:stack::project::parent$type::name` -> `type`."""
+    parts = urn.split("::")
+    if len(parts) < 4:
+        return ""
+    return parts[2].rsplit("$", 1)[-1]
+
+
+def destructive_steps(preview: dict[str, Any],
+                      protected: frozenset[str] = PROTECTED_TYPES) -> list[str]:
+    """`op type name` of every step of `pulumi preview --json` that replaces or deletes a
+    protected kind (each resource once)."""
+    found: dict[str, str] = {}
+    for step in preview.get("steps") or []:
+        op = step.get("op", "")
+        urn = step.get("urn", "")
+        state = step.get("newState") or step.get("oldState") or {}
+        kind = state.get("type") or urn_type(urn)
+        if op in DESTRUCTIVE_OPS and kind in protected:
+            name = urn.rsplit("::", 1)[-1]
+            found.setdefault(urn, f"{op} {kind} {name}")
+    return list(found.values())
+
+
+def guard(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="plan_diff.py guard",
+                                     description="stop on destroying protected resources")
+    parser.add_argument("preview", type=Path, help="output of `pulumi preview --json`")
+    parser.add_argument("--allow-destructive", action="store_true",
+                        help="a person approved replacing/deleting protected resources")
+    args = parser.parse_args(argv)
+    try:
+        preview = json.loads(args.preview.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: {args.preview}: {exc}", file=sys.stderr)
+        return 2
+    steps = destructive_steps(preview if isinstance(preview, dict) else {})
+    for line in steps:
+        print(f"protected: {line}")
+    if not steps:
+        print("no protected resource is replaced or deleted")
+        return 0
+    if args.allow_destructive:
+        print(f"{len(steps)} protected resource(s) will be replaced or deleted: approved "
+              "by the allow_destructive input")
+        return 0
+    print(f"::error::the plan replaces or deletes {len(steps)} protected resource(s); "
+          "re-run the deploy manually with allow_destructive=true if that is intended",
+          file=sys.stderr)
+    return GUARD_EXIT
 
 
 class PlanError(Exception):
@@ -169,6 +242,9 @@ def render(base: Plan, head: Plan, stack: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["guard"]:
+        return guard(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", type=Path, help="plan directory of the base branch")
     parser.add_argument("head", type=Path, help="plan directory of the change")

@@ -16,7 +16,6 @@ import argparse
 import copy
 import functools
 import json
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -312,12 +311,8 @@ def _quantity_errors(node: Any, where: str) -> list[str]:
 # --- HyperPod InferenceEndpointConfig --------------------------------------------------------
 
 
-def shared_dir() -> Path:
-    """$SHARED_DIR, else ../shared beside the repository (where CI puts it)."""
-    env = os.environ.get("SHARED_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared"
+# The operator's CRD, vendored with its provenance in tests/schemas/README.md.
+SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 
 
 def _strict(schema: Any) -> Any:
@@ -338,7 +333,7 @@ def _strict(schema: Any) -> Any:
 
 @functools.cache
 def _iec_validator() -> jsonschema.Draft202012Validator:
-    path = shared_dir() / "schemas" / "inferenceendpointconfigs.crd.yaml"
+    path = SCHEMAS_DIR / "inferenceendpointconfigs.crd.yaml"
     crd = yaml.safe_load(path.read_text())
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     return jsonschema.Draft202012Validator(_strict(v1["schema"]["openAPIV3Schema"]))

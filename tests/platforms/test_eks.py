@@ -426,3 +426,10 @@ def test_first_fit_packs_replicas_without_splitting_them() -> None:
     assert first_fit_nodes([1, 1, 1, 1, 1], 4) == 2
     assert first_fit_nodes([3, 3, 3], 4) == 3  # 12 GPUs, but no node holds two replicas
     assert first_fit_nodes([5, 4, 4], 8) == 2
+
+
+def test_an_autoscaled_endpoint_needs_its_peak_on_the_pool() -> None:
+    """KEDA scales engine pods up to autoscaling.max; nothing scales the node group."""
+    config = eks_config(replicas=1, autoscaling={"min": 1, "max": 3})
+    text = problems_for(config)
+    assert "inference-stacks:eks.gpu_pools[0].max_size" in text and "raise max_size to 3" in text

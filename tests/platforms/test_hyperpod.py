@@ -193,7 +193,6 @@ def _subject(role: dict[str, Any]) -> list[str]:
      "system:serviceaccount:hyperpod-inference-system:aws-load-balancer-controller"),
     ("hyperpod-operator-keda", "system:serviceaccount:hyperpod-inference-system:keda-operator"),
     ("hyperpod-operator-s3-csi", "system:serviceaccount:kube-system:s3-csi-driver-sa"),
-    ("hyperpod-operator-fsx-csi", "system:serviceaccount:kube-system:fsx-csi-controller-sa"),
 ])
 def test_irsa_trust_is_bound_to_exactly_one_service_account(role: str, subject: str) -> None:
     assert _subject(inputs("hyperpod", "aws:iam/role:Role", role)) == [subject]
@@ -340,7 +339,7 @@ PLAN_VARIANTS: dict[str, dict[str, Any]] = {
     "s3-autoscaling-l2-redis": {
         "source": {"type": "s3", "bucket": "models", "prefix": "Qwen/Qwen3-4B-Instruct-2507"},
         "kv_cache": {"l2_backend": "redis", "l2_redis_url": "redis://cache:6379"},
-        "autoscaling": {"prometheus_server_address": AMP, "max_replicas": 3}},
+        "autoscaling": {"prometheus_server_address": AMP, "max": 3}},
     "fsx-no-routing": {"source": {"type": "fsx", "file_system_id": "fs-0123456789abcdef0"},
                        "routing": None},
     "internal-alb-sglang-dlc": {"engine": "sglang", "profile": "sagemaker-dlc",

@@ -137,11 +137,13 @@ def test_endpoints_belong_in_the_workload_stack() -> None:
 def test_kubeconfig_secret_and_least_privilege_vm_account() -> None:
     result = cluster_plan()
     secrets = {r["inputs"]["secretId"] for r in of_type(result, "secretmanager/secret:Secret")}
-    assert secrets == {"k3s-l4-kubeconfig", "k3s-l4-join-token"}
+    assert secrets == {"k3s-l4-kubeconfig", "k3s-l4-join-token", "k3s-l4-agent-token"}
     grants = {(r["inputs"]["secretId"], r["inputs"]["role"])
               for r in of_type(result, "SecretIamMember")}
+    # Which account holds which grant: tests/security/test_k3s_trust.py.
     assert grants == {("k3s-l4-kubeconfig", "roles/secretmanager.secretVersionAdder"),
-                      ("k3s-l4-join-token", "roles/secretmanager.secretAccessor")}
+                      ("k3s-l4-join-token", "roles/secretmanager.secretAccessor"),
+                      ("k3s-l4-agent-token", "roles/secretmanager.secretAccessor")}
     project_roles = {r["inputs"]["role"] for r in of_type(result, "IAMMember")}
     assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
     version = of_type(result, "SecretVersion")[0]["inputs"]

@@ -192,3 +192,19 @@ def test_outputs_name_the_pinning_label_and_the_engines_selector() -> None:
                 entry["selector"], name
         else:
             assert entry["engine_selector"] == entry["selector"], name
+
+
+def test_a_planted_kubeconfig_is_refused_before_any_secret_reaches_it() -> None:
+    import pulumi
+
+    from infra.plan.hooks import PLAN_KUBECONFIG
+    from infra.platforms.k3s_workload import verified_kubeconfig
+
+    cluster = {"server_url": "https://203.0.113.10:6443"}
+    assert verified_kubeconfig(PLAN_KUBECONFIG, cluster) == PLAN_KUBECONFIG
+    planted = PLAN_KUBECONFIG.replace("203.0.113.10", "198.51.100.66")
+    with pytest.raises(pulumi.RunError, match="not this cluster's"):
+        verified_kubeconfig(planted, cluster)
+    no_ca = PLAN_KUBECONFIG.replace(", certificate-authority-data: UExBTg==", "")
+    with pytest.raises(pulumi.RunError, match="certificate-authority-data"):
+        verified_kubeconfig(no_ca, cluster)

@@ -65,7 +65,7 @@ def test_generate_tiny_model_is_complete_reused_and_safe(tmp_path: Path) -> None
 
     model = generate_tiny_model(tmp_path / "tiny")
     config = AutoConfig.from_pretrained(str(model))
-    # vLLM's CPU attention needs head_dim 64 (FIELD_NOTES section 8).
+    # vLLM's CPU attention needs head_dim 64 (docs/smoke.md).
     assert (config.hidden_size, config.num_attention_heads, config.num_key_value_heads,
             config.num_hidden_layers, config.head_dim) == (128, 2, 1, 2, 64)
     tokenizer = AutoTokenizer.from_pretrained(str(model))

@@ -1,4 +1,4 @@
-"""Stack config model: strictness, defaults from the field notes, key paths in every error."""
+"""Stack config model: strictness, defaults from the field rules, key paths in every error."""
 
 from __future__ import annotations
 
@@ -195,7 +195,8 @@ def test_duplicate_endpoint_names_are_rejected() -> None:
 
 
 def test_r24_internet_facing_needs_tls_cidrs_and_api_key() -> None:
-    lb = {"aws_load_balancer_controller": True, "kubernetes_version": "1.33"}
+    lb = {"aws_load_balancer_controller": True, "kubernetes_version": "1.33",
+          "load_balancer_cidrs": ["10.0.0.0/16"]}
     config = k8s_config(exposure={"type": "alb", "scheme": "internet-facing"})
     config["kubernetes"] = lb
     problem = _one(config)

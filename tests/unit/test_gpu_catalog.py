@@ -18,7 +18,7 @@ from components.gpu_catalog import (
     sagemaker_cpu_type_at_least,
 )
 
-# (instance type, GPU, count) straight from FIELD_NOTES sections 3 and 5.
+# (instance type, GPU, count) as in docs/field-rules.md (GPU catalog).
 EXPECTED = [
     ("g4dn.xlarge", "T4", 1),
     ("g4dn.16xlarge", "T4", 1),

@@ -22,7 +22,7 @@ VALUES = StartupValues(
     project="inference-stacks-demo", token_secret="k3s-l4-join-token",
     kubeconfig_secret="k3s-l4-kubeconfig", server_internal_ip="10.40.0.10",
     server_external_ip="203.0.113.10", machine_type="g2-standard-48",
-    model_cache_dir="/var/lib/model-cache",
+    model_cache_dir="/var/lib/model-cache", agent_token_secret="k3s-l4-agent-token",
 )
 
 
@@ -77,7 +77,7 @@ def test_server_flags_and_kubeconfig_publication() -> None:
 def test_agents_join_the_internal_address_with_the_token_from_secret_manager() -> None:
     script = render_startup_script(dataclasses.replace(VALUES, role="agent"))
     assert 'export K3S_URL="https://${SERVER_INTERNAL_IP}:6443"' in script
-    assert 'gcloud secrets versions access latest --secret="$TOKEN_SECRET"' in script
+    assert 'gcloud secrets versions access latest --secret="$AGENT_TOKEN_SECRET"' in script
     assert "sh /tmp/k3s-install.sh agent" in script
 
 

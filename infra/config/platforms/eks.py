@@ -164,6 +164,8 @@ class EksSettings(StrictModel):
         default_factory=list,
         description="CIDRs allowed to the public API endpoint; empty = private endpoint only.",
     )
+    allow_public_api: bool = Field(
+        False, description="Explicitly allow a world range in api_public_access_cidrs (R24).")
     cluster_log_types: list[LogType] = Field(default_factory=lambda: list(DEFAULT_LOG_TYPES),
               description="Control plane log types sent to CloudWatch.")
     system_nodes: SystemNodes = Field(default_factory=SystemNodes, description="Add-on nodes.")

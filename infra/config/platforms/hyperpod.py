@@ -53,6 +53,8 @@ class HyperPodSettings(StrictModel):
         "first `availability_zones` available ones.")
     api_public_access_cidrs: list[str] = Field(
         default_factory=list, description="CIDRs allowed to the EKS API; none = private (R24).")
+    allow_public_api: bool = Field(
+        False, description="Explicitly allow a world range in api_public_access_cidrs (R24).")
     admin_principal_arns: list[str] = Field(
         default_factory=list, description="IAM principals granted cluster admin (access entries).")
     eks_system_instance_type: str = Field(

@@ -24,6 +24,12 @@ class KubernetesSettings(StrictModel):
     gpu_node_selector: dict[str, str] = Field(
         default_factory=dict, description="Extra node labels GPU pods must match."
     )
+    load_balancer_cidrs: list[str] = Field(
+        default_factory=list, description="CIDRs of the subnets the AWS load balancers' ENIs "
+        "use (the VPC CIDR): NetworkPolicies admit them to exposed endpoints.")
+    keda_installed: bool = Field(
+        False, description="The cluster already runs KEDA: autoscaled endpoints do not "
+        "install it.")
     runtime_class: str | None = Field(
         None, description="RuntimeClass for GPU pods (nvidia on K3s); default none."
     )

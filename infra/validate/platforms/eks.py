@@ -119,7 +119,7 @@ def _endpoint_problems(index: int, endpoint: EndpointConfig, settings: EksSettin
         return problems  # reported by the shared rules with its key path
     pool = settings.pool(placement.node_selector[POOL_LABEL])
     assert pool is not None
-    gpus_by_pool[pool.name] += endpoint.replicas * placement.count
+    gpus_by_pool[pool.name] += peak_replicas(endpoint) * placement.count
     if endpoint.cache.type == "emptydir":
         need = _gib(cache_size(endpoint)) * math.ceil(_per_node(endpoint, placement, pool))
         if need + IMAGE_HEADROOM_GIB > pool.root_volume_gib:
@@ -150,6 +150,13 @@ def first_fit_nodes(gpu_counts: list[int], per_node: int) -> int:
     return len(free)
 
 
+def peak_replicas(endpoint: EndpointConfig) -> int:
+    """Replicas at the peak: the autoscaler's max when the endpoint autoscales. Nothing scales
+    a managed node group, so the pool must hold the peak from the start."""
+    auto = endpoint.autoscaling
+    return max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
+
+
 def nodes_needed(config: EksStack) -> dict[str, int]:
     """GPU nodes each pool needs for every replica of the endpoints placed on it."""
     settings = config.platform_settings
@@ -159,7 +166,7 @@ def nodes_needed(config: EksStack) -> dict[str, int]:
             placement = place(endpoint, settings)
         except PlacementError:
             continue  # reported by the shared rules with its key path
-        demand[placement.node_selector[POOL_LABEL]] += [placement.count] * endpoint.replicas
+        demand[placement.node_selector[POOL_LABEL]] += [placement.count] * peak_replicas(endpoint)
     return {pool.name: first_fit_nodes(demand[pool.name], pool_gpu(pool)[1])
             for pool in settings.gpu_pools}
 

@@ -1,0 +1,49 @@
+"""Rules for `endpoints[].autoscaling`: where the queue query runs and what each platform can
+honour. The plan summary prints what the policy does at a few queue depths."""
+
+from __future__ import annotations
+
+import re
+
+from infra.config.base import NAMESPACE, Problem, key_path
+from infra.config.stack import StackConfig
+from infra.validate.observability import observability_config, prometheus_url
+
+_AMP = re.compile(r"^https://aps-workspaces\.[a-z0-9-]+\.amazonaws\.com/workspaces/ws-[a-zA-Z0-9-]+"
+                  r"/?$")
+
+
+def _at(index: int, *parts: str) -> str:
+    return f"{NAMESPACE}:" + key_path("endpoints", index, "autoscaling", *parts)
+
+
+def check_autoscaling(config: StackConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    for index, endpoint in enumerate(config.endpoints):
+        auto = endpoint.autoscaling
+        if auto is None:
+            continue
+        if endpoint.replicas != 1:
+            problems.append(Problem(
+                f"{NAMESPACE}:" + key_path("endpoints", index, "replicas"),
+                f"{endpoint.replicas} together with autoscaling: the replica count is KEDA's; "
+                "remove replicas and set autoscaling.min"))
+        address = auto.prometheus_server_address
+        if config.platform == "hyperpod":
+            if address is None or not _AMP.match(address):
+                problems.append(Problem(_at(index, "prometheus_server_address"), (
+                    f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
+                    "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)")))
+            continue
+        if address is None and prometheus_url(config) is None:
+            problems.append(Problem(_at(index, "prometheus_server_address"), (
+                "missing, and the stack has no Prometheus of its own (observability mode "
+                f"{observability_config(config).mode}): KEDA needs the Prometheus that scrapes "
+                "the engines, e.g. http://prometheus-operated.monitoring.svc:9090")))
+        if auto.scale_to_zero:
+            problems.append(Problem(_at(index, "scale_to_zero"), (
+                f"not available on platform {config.platform}: the engine's queue metric "
+                "disappears with its last replica, so nothing that stays up would wake it; "
+                "use min 1 (or platform hyperpod)")))
+    return problems
+
