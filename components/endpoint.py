@@ -17,6 +17,7 @@ from components.component import type_token
 from components.k8s_objects import create_object
 from components.secrets import generated_api_key
 from components.spec import EndpointSpec
+from components.timeouts import await_timeouts
 
 TYPE_TOKEN = type_token(__name__, "InferenceEndpoint")
 
@@ -63,7 +64,9 @@ class InferenceEndpoint(pulumi.ComponentResource):
         self.port, self.selector = spec.port, dict(spec.selector)
         secrets = self._secrets(name, args)
         obj_opts = _object_opts(self, args, secrets)
-        deployment = create_object(name, manifests.deployment(spec), obj_opts)
+        deployment = create_object(name, manifests.deployment(spec), pulumi.ResourceOptions.merge(
+            obj_opts, pulumi.ResourceOptions(
+                custom_timeouts=await_timeouts(spec.probes.startup_budget_seconds))))
         service = create_object(name, manifests.service(spec), obj_opts)
         create_object(f"{name}-pdb", manifests.pod_disruption_budget(spec), obj_opts)
         scaled = manifests.scaled_object(spec)

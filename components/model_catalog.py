@@ -83,6 +83,15 @@ _ALIASES: dict[str, str] = {
 
 _INSTRUCT_SUFFIX = re.compile(r"-instruct(-\d{4})?$")
 
+# Gated on the Hugging Face hub: downloading needs a token of an account that accepted the
+# model's license (the model pages of meta-llama/Llama-3.1-8B-Instruct,
+# mistralai/Mistral-7B-Instruct-v0.3 and mistralai/Mixtral-8x7B-Instruct-v0.1 ask to "agree to
+# share your contact information"). Every meta-llama repository is gated.
+_GATED: frozenset[str] = frozenset({
+    "llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3", "mixtral-8x7b-instruct-v0.1",
+})
+_GATED_ORGS: frozenset[str] = frozenset({"meta-llama"})
+
 
 def _model_key(model_id: str) -> str:
     # Accept HF ids ("Qwen/Qwen3-0.6B"), bare names, and paths/URIs
@@ -103,6 +112,15 @@ def lookup_model(model_id: str) -> ModelFacts | None:
     if stripped != key and stripped in _CATALOG:
         return _CATALOG[stripped]
     return None
+
+
+def is_gated(model_id: str) -> bool:
+    """True for a Hugging Face model that cannot be downloaded without a token."""
+    parts = model_id.strip().strip("/").split("/")
+    if len(parts) == 2 and parts[0].lower() in _GATED_ORGS:
+        return True
+    key = _model_key(model_id)
+    return _ALIASES.get(key, key) in _GATED
 
 
 def known_models() -> list[str]:

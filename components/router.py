@@ -17,6 +17,7 @@ from components import router_manifests as rm
 from components.component import type_token
 from components.k8s_objects import create_object
 from components.spec import ExposureSpec
+from components.timeouts import await_timeouts
 
 TYPE_TOKEN = type_token(__name__, "Router")
 
@@ -28,6 +29,8 @@ class RouterArgs:
     spec: rm.RouterSpec
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # The fronted engines' startup budget: the router rolls out with them (await timeouts).
+    startup_budget_seconds: int | None = None
     # NetworkPolicy inputs: who may connect (load balancer subnets, Prometheus namespaces) and
     # how the router is exposed; the defaults keep it in-cluster.
     traffic: network_policy.TrafficSources | None = None
@@ -52,8 +55,10 @@ class Router(pulumi.ComponentResource):
         role = create_object(spec.name, rm.role(spec), base)
         binding = create_object(spec.name, rm.role_binding(spec), pulumi.ResourceOptions.merge(
             base, pulumi.ResourceOptions(depends_on=[account, role])))
+        timeouts = (await_timeouts(args.startup_budget_seconds)
+                    if args.startup_budget_seconds is not None else None)
         deployment = create_object(spec.name, rm.deployment(spec), pulumi.ResourceOptions.merge(
-            base, pulumi.ResourceOptions(depends_on=[binding])))
+            base, pulumi.ResourceOptions(depends_on=[binding], custom_timeouts=timeouts)))
         create_object(spec.name, rm.service(spec), base)
         self.service, self.port, self.selector = spec.name, spec.port, dict(spec.selector)
         # Issue 12: the engines answer only this router; the router's admin routes (same port)

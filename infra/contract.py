@@ -31,6 +31,11 @@ class GpuOutput(_Open):
     type: str | None = Field(default=None, description="GPU model (A10G, L4, T4); null for CPU.")
     count: int = Field(default=0, description="GPUs per replica.")
     instance_type: str | None = Field(default=None, description="Pinned node instance type.")
+    pinning_label: str | None = Field(
+        default=None, description="Node label whose value is `instance_type` on the nodes the "
+        "engines are pinned to (node.kubernetes.io/instance-type; K3s: "
+        "inference-stacks/machine-type); null = not pinned. Readers of older outputs assume "
+        "node.kubernetes.io/instance-type.")
 
 
 class SloOutput(_Open):
@@ -87,6 +92,9 @@ class EndpointOutput(_Open):
     selector: dict[str, str] = Field(
         default_factory=dict, description="Pod labels of the serving pods (for port-forward)."
     )
+    engine_selector: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels of the engine pods (behind the router "
+        "when there is one; else the same as `selector`): where GPU pinning is checked.")
     load_balancer: LoadBalancerOutput | None = Field(
         default=None, description="The AWS load balancer in front, if any (R17, R22).")
     router: RouterOutput | None = Field(

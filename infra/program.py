@@ -45,8 +45,9 @@ def _with_router(entry: EndpointOutput, endpoint: EndpointConfig, deployed: Any,
         return entry
     # Only engine Deployments can be routed; the rules reject `router` on HyperPod.
     assert isinstance(deployed, InferenceEndpoint)
-    component = Router(router.name, RouterArgs(spec=router, provider=platform.provider,
-                                               depends_on=[deployed], traffic=traffic))
+    component = Router(router.name, RouterArgs(
+        spec=router, provider=platform.provider, depends_on=[deployed], traffic=traffic,
+        startup_budget_seconds=deployed.spec.probes.startup_budget_seconds))
     return routed_entry(entry, router, component, deployed.spec.name, deployed.spec.selector)
 
 

@@ -88,9 +88,12 @@ def check_targets(elbv2: Any, lb: dict[str, Any]) -> Outcome:
 
 
 def check_instance_type(core: Any, endpoint: EndpointOutput) -> Outcome:
-    """R3: every node hosting a serving pod carries the pinned instance-type label."""
+    """R3: every node hosting an engine pod carries the pinned instance type, under the label
+    the outputs name (K3s pins on its own machine-type label; routed endpoints' `selector` is
+    the router's, `engine_selector` the engines')."""
     wanted = endpoint.gpu.instance_type
-    selector = label_selector(endpoint.selector)
+    label = endpoint.gpu.pinning_label or INSTANCE_TYPE_LABEL
+    selector = label_selector(endpoint.engine_selector or endpoint.selector)
     pods = core.list_namespaced_pod(
         endpoint.namespace or "", label_selector=selector, _request_timeout=K8S_TIMEOUT
     ).items
@@ -100,9 +103,9 @@ def check_instance_type(core: Any, endpoint: EndpointOutput) -> Outcome:
     found: dict[str, str | None] = {}
     for node in nodes:
         labels = core.read_node(node, _request_timeout=K8S_TIMEOUT).metadata.labels or {}
-        found[node] = labels.get(INSTANCE_TYPE_LABEL)
+        found[node] = labels.get(label)
     wrong = {n: t for n, t in found.items() if t != wanted}
-    details = {"nodes": found, "pinned": wanted}
+    details = {"nodes": found, "pinned": wanted, "label": label}
     if wrong:
         listed = ", ".join(f"{n}={t}" for n, t in wrong.items())
         return "fail", f"GPU pods on nodes other than {wanted}: {listed} (R3)", details
@@ -159,7 +162,7 @@ def _instance_type_result(
     name = endpoint.name
     if not outputs.kubeconfig:
         return CheckResult(name, "gpu-instance-type", "skip", "no kubeconfig in outputs")
-    if not endpoint.selector or not endpoint.namespace:
+    if not (endpoint.engine_selector or endpoint.selector) or not endpoint.namespace:
         return CheckResult(name, "gpu-instance-type", "skip", "no selector/namespace in outputs")
     make = make_core or kube_core_api
     kubeconfig = outputs.kubeconfig

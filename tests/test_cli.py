@@ -76,3 +76,14 @@ def test_a_successful_plan_prints_no_traceback_at_exit(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, \
             proc.stderr
+
+
+def test_a_gated_model_without_hf_token_fails_with_the_command_and_plans_with_secret(
+        tmp_path: Path) -> None:
+    proc = run_plan("--stack", "k3s-l4-bench", "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 2
+    assert "pulumi config set --secret hf_token" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run_plan("--stack", "k3s-l4-bench", "--out", str(tmp_path), "--quiet",
+                    "--secret", "hf_token")
+    assert proc.returncode == 0, proc.stderr

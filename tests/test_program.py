@@ -120,3 +120,24 @@ def test_components_use_the_type_tokens_and_parent_their_children(dev_plan) -> N
         if resource["type"] == "kubernetes:apps/v1:Deployment":
             assert resource["parent"].endswith(
                 "inference-stacks:endpoint:InferenceEndpoint::" + resource["name"])
+
+
+def _deployment_timeouts(result) -> dict[str, dict[str, str]]:
+    return {g["name"]: g["custom_timeouts"] for g in result.graph
+            if g["type"] == "kubernetes:apps/v1:Deployment"}
+
+
+@pytest.mark.parametrize(("stack", "budget"), [("k8s-dev", 1800), ("onprem-t4", 3600)])
+def test_engine_deployments_wait_their_startup_budget_plus_image_pull(stack: str,
+                                                                     budget: int) -> None:
+    """Pulumi's default 10-minute await failed the first `pulumi up` of a real model."""
+    minutes = f"{(budget + 900) // 60}m"
+    timeouts = _deployment_timeouts(plan(stack))
+    assert timeouts and all(t == {"create": minutes, "update": minutes}
+                            for t in timeouts.values()), timeouts
+
+
+def test_routers_wait_their_engines_startup_budget_too() -> None:
+    result = plan("k3s-l4-bench")
+    routers = {n: t for n, t in _deployment_timeouts(result).items() if n.endswith("-router")}
+    assert routers and all(t == {"create": "45m", "update": "45m"} for t in routers.values())

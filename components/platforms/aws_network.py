@@ -76,13 +76,14 @@ class Vpc(pulumi.ComponentResource):
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
             tags={**args.tags, "Name": f"{name}-public"}, opts=child)
         public, private, nats = [], [], []
+        routed: list[aws.ec2.RouteTableAssociation] = []
         for i, az in enumerate(args.availability_zones):
             pub = aws.ec2.Subnet(
                 f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=public_cidrs[i],
                 availability_zone=az, map_public_ip_on_launch=False,
                 tags={**shared, ELB_TAG: "1", "Name": f"{name}-public-{i}"}, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=pub.id,
-                                          route_table_id=public_rt.id, opts=child)
+            routed.append(aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=pub.id, route_table_id=public_rt.id, opts=child))
             public.append(pub)
             if args.nat_gateway_per_az or i == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc",
@@ -101,14 +102,25 @@ class Vpc(pulumi.ComponentResource):
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
                                                     nat_gateway_id=nats[-1].id)],
                 tags={**args.tags, "Name": f"{name}-private-{i}"}, opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=priv.id,
-                                          route_table_id=rt.id, opts=child)
+            routed.append(aws.ec2.RouteTableAssociation(
+                f"{name}-private-{i}", subnet_id=priv.id, route_table_id=rt.id, opts=child))
             private.append(priv)
         self.vpc_id = vpc.id
-        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in public])
-        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private])
+        # The subnet ids carry the route table associations as dependencies: whatever launches
+        # in a subnet (node groups, HyperPod instances) waits for its route (NAT, IGW); a node
+        # without egress cannot pull images or join the cluster.
+        self.public_subnet_ids = _routed_ids(public, routed)
+        self.private_subnet_ids = _routed_ids(private, routed)
         self.register_outputs({"vpc_id": self.vpc_id, "public_subnet_ids": self.public_subnet_ids,
                                "private_subnet_ids": self.private_subnet_ids})
+
+
+def _routed_ids(subnets: list[aws.ec2.Subnet],
+                routed: list[aws.ec2.RouteTableAssociation]) -> pulumi.Output[list[str]]:
+    """The subnets' ids, resolved only once every route table association exists."""
+    ready = pulumi.Output.all(*[s.id for s in subnets]).apply(list)
+    return pulumi.Output.all(ready, *[r.id for r in routed]).apply(
+        lambda values: values[0])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ access entry for managed node groups itself.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -43,6 +44,9 @@ class NodeGroupSpec:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[tuple[str, str, str]] = field(default_factory=list)  # (key, value, effect)
     capacity_type: str = "ON_DEMAND"
+    # Kubernetes version of the nodes: the cluster's. Unset, EKS picks the cluster version at
+    # creation and never moves the nodes when the cluster is upgraded.
+    kubernetes_version: str | None = None
 
 
 def root_device_name(ami_type: str) -> str:
@@ -78,6 +82,7 @@ def node_group(
         subnet_ids=subnet_ids,
         instance_types=list(spec.instance_types),
         ami_type=spec.ami_type,
+        version=spec.kubernetes_version,
         capacity_type=spec.capacity_type,
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(
             min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size),
@@ -179,7 +184,7 @@ class EksCluster(pulumi.ComponentResource):
         self.node_role_name = role.name
         self.system_node_group = node_group(
             f"{name}-{args.system_nodes.name}", args.name, role.arn, args.private_subnet_ids,
-            args.system_nodes,
+            dataclasses.replace(args.system_nodes, kubernetes_version=args.kubernetes_version),
             pulumi.ResourceOptions(parent=self, depends_on=[cluster, *attachments]))
         self.provider = k8s.Provider(
             f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,

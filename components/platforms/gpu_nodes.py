@@ -58,6 +58,7 @@ def gpu_pool_spec(spec: NodeGroupSpec) -> NodeGroupSpec:
         root_volume_gib=spec.root_volume_gib,
         labels={**spec.labels, GPU_PRESENT_LABEL: "true"},
         taints=[*spec.taints, GPU_TAINT], capacity_type=spec.capacity_type,
+        kubernetes_version=spec.kubernetes_version,
     )
 
 

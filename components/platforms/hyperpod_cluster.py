@@ -52,7 +52,8 @@ class HyperPodClusterArgs:
     subnet_ids: pulumi.Input[list[str]]
     security_group_ids: pulumi.Input[list[str]]
     instance_groups: list[InstanceGroup]
-    dependency_chart_path: str
+    # None: no chart checkout yet (preview of a fresh clone): the release is left out.
+    dependency_chart_path: str | None
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -77,13 +78,18 @@ class HyperPodCluster(pulumi.ComponentResource):
             f"{name}-on-create", bucket=bucket.id, key=f"{LIFECYCLE_PREFIX}/{ON_CREATE}",
             content=(TEMPLATES / ON_CREATE).read_text(encoding="utf-8"), opts=child)
         role, role_policies = self._execution_role(name, bucket)
-        chart = k8s.helm.v3.Release(
-            f"{name}-dependencies", name=DEPENDENCY_RELEASE, chart=args.dependency_chart_path,
-            namespace=DEPENDENCY_RELEASE_NAMESPACE,
-            # The inference operator comes from its EKS add-on, not from this chart.
-            values={"inferenceOperators": {"enabled": False}},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                        depends_on=args.depends_on))
+        chart: list[pulumi.Resource] = []
+        if args.dependency_chart_path is not None:
+            chart.append(k8s.helm.v3.Release(
+                f"{name}-dependencies", name=DEPENDENCY_RELEASE, chart=args.dependency_chart_path,
+                namespace=DEPENDENCY_RELEASE_NAMESPACE,
+                # A local chart whose Chart.yaml pulls remote dependencies at pinned versions
+                # (cert-manager, device plugins): `helm dependency update` before installing.
+                dependency_update=True,
+                # The inference operator comes from its EKS add-on, not from this chart.
+                values={"inferenceOperators": {"enabled": False}},
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                            depends_on=args.depends_on)))
         source_uri = bucket.bucket.apply(lambda b: f"s3://{b}/{LIFECYCLE_PREFIX}/")
         cluster = aws_native.sagemaker.Cluster(
             f"{name}-cluster",
@@ -96,7 +102,7 @@ class HyperPodCluster(pulumi.ComponentResource):
                 security_group_ids=args.security_group_ids, subnets=args.subnet_ids),
             node_recovery=aws_native.sagemaker.ClusterNodeRecovery.AUTOMATIC,
             opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[chart, script, *role_policies]))
+                                        depends_on=[*chart, script, *role_policies]))
         self.name = args.cluster_name
         self.arn = cluster.cluster_arn
         self.register_outputs({"arn": self.arn})

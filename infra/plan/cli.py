@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config-file", type=Path, help="any Pulumi stack config file")
     plan.add_argument("--out", type=Path, help="output directory (default out/plan/<stack>)")
     plan.add_argument("--quiet", action="store_true", help="print only problems")
+    plan.add_argument("--secret", action="append", default=[], metavar="KEY",
+                      help="plan as if `pulumi config set --secret KEY ...` had been run "
+                           "(e.g. hf_token for gated models); repeatable")
     return parser
 
 
@@ -41,7 +44,7 @@ def run_plan(args: argparse.Namespace) -> int:
     else:
         path, stack = args.config_file, _stack_name(args.config_file)
     try:
-        config, secret_keys = read_stack_file(path)
+        config, secret_keys = read_stack_file(path, tuple(args.secret))
         plan = plan_stack(config, secret_keys, stack)
     except ConfigError as exc:
         print(f"error: {path}: {len(exc.problems)} problem(s) in the stack config:",
@@ -53,6 +56,12 @@ def run_plan(args: argparse.Namespace) -> int:
     write_plan(plan, out_dir)
     if not args.quiet:
         print(summary(plan, out_dir))
+    if plan.violations:
+        print(f"error: {path}: {len(plan.violations)} deploy-order violation(s) "
+              "(docs/deploy-order.md):", file=sys.stderr)
+        for violation in plan.violations:
+            print(f"  {violation}", file=sys.stderr)
+        return 1
     return 0
 
 

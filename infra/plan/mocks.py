@@ -46,6 +46,23 @@ def close_event_loops() -> None:
 
 
 @dataclass
+class Wiring:
+    """What the engine orders a resource by: its URN and every URN it waits on.
+
+    `provider` is the provider reference (`<urn>::<id>`), empty for a default provider;
+    `providers` the package -> reference map a remote component passes to its children.
+    """
+
+    urn: str
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    provider: str = ""
+    providers: dict[str, str] = field(default_factory=dict)
+    remote: bool = False
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Registration:
     """One registered resource as the plan reports it."""
 
@@ -54,6 +71,7 @@ class Registration:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    wiring: Wiring = field(default_factory=lambda: Wiring(""))
 
 
 @dataclass
@@ -62,6 +80,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     registrations: list[Registration] = field(default_factory=list)
     parents: dict[str, str] = field(default_factory=dict)
+    wirings: dict[str, Wiring] = field(default_factory=dict)
     wire_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     state_hooks: dict[str, StateHook] = field(default_factory=dict)
     call_hooks: dict[str, CallHook] = field(default_factory=dict)
@@ -79,6 +98,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.registrations.append(Registration(
             args.typ, args.name, parent, bool(args.custom),
             inputs if inputs is not None else redact(args.inputs),
+            self.wirings.pop(key, Wiring("")),
         ))
         return f"{args.name}-id", state
 
@@ -102,6 +122,8 @@ class RecordingMonitor(MockMonitor):
         key = f"{request.type}::{request.name}"
         if request.parent:
             self._recording.parents[key] = request.parent
+        self._recording.wirings[key] = _wiring(self.make_urn(request.parent, request.type,
+                                                             request.name), request)
         # Deserializing lifts a nested secret to every key beside it (a whole CR spec would read
         # `[secret]`); the wire form keeps each secret where it is, as Pulumi's state does.
         self._recording.wire_inputs[key] = _wire_leaves(json_format.MessageToDict(request.object))
@@ -116,6 +138,22 @@ class RecordingMonitor(MockMonitor):
         finally:
             self._remember_thread_loop()
 
+
+
+def _wiring(urn: str, request: Any) -> Wiring:
+    timeouts = request.customTimeouts
+    return Wiring(
+        urn=urn,
+        dependencies=sorted(set(request.dependencies)),
+        property_dependencies={k: sorted(set(v.urns))
+                               for k, v in sorted(request.propertyDependencies.items())
+                               if v.urns},
+        provider=request.provider,
+        providers=dict(sorted(request.providers.items())),
+        remote=bool(request.remote),
+        custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete")
+                         if getattr(timeouts, k)},
+    )
 
 
 def _wire_leaves(value: Any) -> Any:
@@ -182,14 +220,15 @@ def run_under_mocks(
     state_hooks: dict[str, StateHook] | None = None,
     call_hooks: dict[str, CallHook] | None = None,
 ) -> tuple[dict[str, Any], list[Registration]]:
-    """Run `program` with `config` under the mock engine (preview=False); outputs and resources."""
+    """Run `program` with `config` under the mock engine (a preview); outputs and resources."""
     _ensure_event_loop()
     mocks = RecordingMocks(state_hooks=dict(state_hooks or {}), call_hooks=dict(call_hooks or {}))
     # Warnings reach the user through the plan summary; the mock engine's log would repeat them.
     quiet = logging.getLogger("inference-stacks.plan.engine")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=False,
+    # A preview, as `pulumi preview` runs the program (is_dry_run() is True).
+    pulumi.runtime.set_mocks(mocks, project="inference-stacks", stack=stack, preview=True,
                              logger=quiet, monitor=RecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config, secret_keys)
     result: dict[str, Any] = {}

@@ -19,6 +19,8 @@ import yaml
 from components.autoscaling import recommend
 from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.endpoint import EndpointConfig
+from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
+from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
@@ -42,6 +44,10 @@ class Plan:
     resources: list[dict[str, Any]]
     manifests: dict[str, dict[str, Any]]
     warnings: list[str]
+    # The deploy-order graph (graph.json) and the invariants it breaks (docs/deploy-order.md).
+    graph: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    order: str = ""
     autoscaling: list[str] = field(default_factory=list)
 
 
@@ -49,8 +55,13 @@ def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
 
 
-def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
-    """Pulumi config of a stack file as the engine passes it: strings, JSON for objects."""
+def read_stack_file(path: Path, assume_secrets: tuple[str, ...] = ()
+                    ) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config of a stack file as the engine passes it: strings, JSON for objects.
+
+    `assume_secrets`: keys to plan as if `pulumi config set --secret KEY ...` had been run (a
+    placeholder value), for secrets a fresh clone does not have (`hf_token`).
+    """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -71,6 +82,11 @@ def read_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
             config[full] = value
         else:
             config[full] = json.dumps(value)
+    for key in assume_secrets:
+        full = key if ":" in key else f"{NAMESPACE}:{key}"
+        if full not in config:
+            config[full] = SECRET_PLACEHOLDER
+            secret_keys.append(full)
     return config, secret_keys
 
 
@@ -99,6 +115,17 @@ def manifests_of(registrations: list[Registration]) -> dict[str, dict[str, Any]]
     return result
 
 
+def expectations(config: StackConfig) -> Expectations:
+    """Where the config says the stack lives: every cloud resource must be pinned there."""
+    if isinstance(config, EksStack | HyperPodStack):
+        return Expectations(aws_region=config.platform_settings.region)
+    if isinstance(config, K3sGcpStack):
+        settings = config.platform_settings
+        return Expectations(gcp_project=settings.project, gcp_region=settings.region,
+                            gcp_zone=settings.zone)
+    return Expectations()
+
+
 def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Plan:
     """Validate the config once, run the program on it under mocks and collect the plan."""
     prefix = f"{NAMESPACE}:"
@@ -115,8 +142,12 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
     autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
+    graph = Graph(registrations)
+    broken = violations(graph, expectations(stack_config))
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), config_warnings(stack_config), autoscaling)
+                manifests_of(registrations), config_warnings(stack_config),
+                graph=graph_document(graph), violations=broken,
+                order=order_markdown(stack, graph, broken), autoscaling=autoscaling)
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -129,6 +160,9 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
         json.dumps(plan.resources, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out_dir / "outputs.json").write_text(
         json.dumps(plan.outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "graph.json").write_text(
+        json.dumps(plan.graph, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (out_dir / "order.md").write_text(plan.order, encoding="utf-8")
     for filename, obj in sorted(plan.manifests.items()):
         (manifests_dir / filename).write_text(
             yaml.safe_dump(obj, sort_keys=True, default_flow_style=False), encoding="utf-8")
@@ -172,7 +206,7 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
     lines += [f"warning: {w}" for w in plan.warnings]
     if out_dir is not None:
-        lines.append(f"Wrote {out_dir}/resources.json, outputs.json and "
+        lines.append(f"Wrote {out_dir}/resources.json, outputs.json, graph.json, order.md and "
                      f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
     return "\n".join(lines)
 

@@ -30,7 +30,7 @@ from components.platforms.gpu_nodes import (
     KarpenterPool,
 )
 from infra.config.endpoint import S3Source
-from infra.config.platforms.eks import EksSettings
+from infra.config.platforms.eks import EksSettings, GpuPool
 from infra.config.stack import EksStack
 from infra.platforms.base import (
     EndpointRequest,
@@ -40,10 +40,15 @@ from infra.platforms.base import (
     keda_if_autoscaled,
 )
 from infra.resolve.endpoint import endpoint_spec
-from infra.validate.platforms.eks import SECTION, pool_gpu
+from infra.validate.platforms.eks import SECTION, nodes_needed, pool_gpu
 
 
-def _node_specs(settings: EksSettings) -> tuple[NodeGroupSpec, list[NodeGroupSpec]]:
+def _node_specs(config: EksStack) -> tuple[NodeGroupSpec, list[NodeGroupSpec]]:
+    """System and GPU node groups. Nothing in the stack scales a managed node group, so each
+    GPU pool starts with the nodes its endpoints need (desired_size raised to the demand, never
+    above max_size, which the rules check covers the demand)."""
+    settings = config.platform_settings
+    needed = nodes_needed(config)
     system = settings.system_nodes
     system_spec = NodeGroupSpec(
         name="system", instance_types=[system.instance_type], ami_type="AL2023_x86_64_STANDARD",
@@ -51,10 +56,16 @@ def _node_specs(settings: EksSettings) -> tuple[NodeGroupSpec, list[NodeGroupSpe
         root_volume_gib=system.root_volume_gib)
     pools = [NodeGroupSpec(
         name=p.name, instance_types=list(p.instance_types), ami_type=p.ami_type,
-        min_size=p.min_size, desired_size=p.desired_size, max_size=p.max_size,
+        min_size=p.min_size, desired_size=desired_size(p, needed[p.name]), max_size=p.max_size,
         root_volume_gib=p.root_volume_gib, labels=dict(p.labels), capacity_type=p.capacity_type,
+        kubernetes_version=settings.kubernetes_version,
     ) for p in settings.gpu_pools]
     return system_spec, pools
+
+
+def desired_size(pool: GpuPool, needed: int) -> int:
+    """The configured desired size, raised to the nodes the endpoints need (<= max_size)."""
+    return min(pool.max_size, max(pool.desired_size, needed))
 
 
 def cluster_name(settings: EksSettings, stack: str) -> str:
@@ -70,7 +81,7 @@ def build(config: EksStack) -> PlatformContext:
                             default_tags=aws.ProviderDefaultTagsArgs(tags=tags))
     opts = pulumi.ResourceOptions(providers=[provider])
     network = _network(settings, name, provider, opts)
-    system_spec, pool_specs = _node_specs(settings)
+    system_spec, pool_specs = _node_specs(config)
     cluster = EksCluster("eks", EksClusterArgs(
         name=name, kubernetes_version=settings.kubernetes_version, region=settings.region,
         vpc_id=network[0], public_subnet_ids=network[1], private_subnet_ids=network[2],
@@ -94,7 +105,7 @@ def build(config: EksStack) -> PlatformContext:
         "oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
         "vpc_id": network[0], "private_subnet_ids": network[2], "public_subnet_ids": network[1],
         "node_role_arn": cluster.node_role_arn,
-        "node_pools": _pool_outputs(settings),
+        "node_pools": _pool_outputs(settings, {p.name: p.desired_size for p in pool_specs}),
         "device_plugin_chart_version": DEVICE_PLUGIN_VERSION,
     }
     if settings.aws_load_balancer_controller:
@@ -162,14 +173,15 @@ def _zone(names: list[str], index: int, region: str) -> str:
     return sorted(names)[index]
 
 
-def _pool_outputs(settings: EksSettings) -> dict[str, Any]:
+def _pool_outputs(settings: EksSettings, desired: dict[str, int]) -> dict[str, Any]:
     result = {}
     for pool in settings.gpu_pools:
         gpu, count = pool_gpu(pool)
         result[pool.name] = {
             "instance_types": list(pool.instance_types), "gpu": gpu.name, "gpus_per_node": count,
             "ami_type": pool.ami_type, "capacity_type": pool.capacity_type,
-            "min_size": pool.min_size, "max_size": pool.max_size,
+            "min_size": pool.min_size, "desired_size": desired[pool.name],
+            "max_size": pool.max_size,
             "node_selector": {POOL_LABEL: pool.name},
         }
     return result

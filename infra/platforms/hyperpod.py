@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_aws_native as aws_native
 
 from components import hyperpod_manifest as hp
 from components.iam import to_json
@@ -37,6 +38,7 @@ from infra.config.stack import HyperPodStack
 from infra.platforms.base import EndpointRequest, PlatformBuilder, PlatformContext
 from infra.resolve.hyperpod import hyperpod_endpoint_spec
 from infra.validate.exposure import exposure_spec
+from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 
 PREFIX = "hyperpod"  # prefix of this platform's resource names
 
@@ -47,13 +49,21 @@ class HyperPodContext(PlatformContext):
 
     operator_namespace: Any = None
     tls_certificate_uri: Any = None
+    aws_opts: pulumi.ResourceOptions | None = None  # the region-pinned aws/aws-native providers
 
 
 def build(config: HyperPodStack) -> HyperPodContext:
     settings = config.platform_settings
+    # First: without the chart checkout `pulumi up` stops here, before registering anything.
+    chart_path = dependency_chart(settings, pulumi.runtime.is_dry_run())
+    # Explicit providers pinned to hyperpod.region: every AWS resource (and the zone lookup) is
+    # created there whatever AWS_REGION / the profile of the shell running `pulumi up` says.
+    provider = aws.Provider(f"{PREFIX}-aws", region=settings.region)
+    native = aws_native.Provider(f"{PREFIX}-aws-native", region=settings.region)
+    opts = pulumi.ResourceOptions(providers=[provider, native])
     vpc = Vpc(f"{PREFIX}-network", VpcArgs(
         cluster_name=settings.cluster_name, cidr=settings.vpc_cidr,
-        availability_zones=_zones(settings)))
+        availability_zones=_zones(settings, provider)), opts=opts)
     eks = EksCluster(f"{PREFIX}-eks", EksClusterArgs(
         name=settings.cluster_name, kubernetes_version=settings.kubernetes_version,
         region=settings.region, vpc_id=vpc.vpc_id, public_subnet_ids=vpc.public_subnet_ids,
@@ -67,35 +77,50 @@ def build(config: HyperPodStack) -> HyperPodContext:
         public_access_cidrs=list(settings.api_public_access_cidrs),
         # HyperPod requires VPC CNI >= 1.18.3 (SageMaker HyperPod EKS prerequisites); the EKS user
         # guide lists v1.20.1-eksbuild.3 for Kubernetes 1.33.
-        vpc_cni_addon_version=settings.vpc_cni_addon_version))
+        vpc_cni_addon_version=settings.vpc_cni_addon_version), opts=opts)
     cluster = HyperPodCluster(PREFIX, HyperPodClusterArgs(
         cluster_name=settings.cluster_name, eks_cluster_arn=eks.arn,
         subnet_ids=vpc.private_subnet_ids,
         security_group_ids=eks.cluster_security_group_id.apply(lambda sg: [sg]),
         instance_groups=[InstanceGroup(g.name, g.instance_type, g.count, g.ebs_volume_gb,
                                        g.threads_per_core) for g in settings.instance_groups],
-        dependency_chart_path=settings.dependency_chart_path, provider=eks.provider,
-        depends_on=[eks.system_node_group]))
+        dependency_chart_path=chart_path, provider=eks.provider,
+        depends_on=[eks.system_node_group]), opts=opts)
     operator = InferenceOperator(f"{PREFIX}-operator", InferenceOperatorArgs(
         name_prefix=settings.cluster_name, eks_cluster_name=eks.name,
         oidc_provider_arn=eks.oidc_provider_arn, oidc_issuer=eks.oidc_issuer,
         hyperpod_cluster_arn=cluster.arn, alb_controller_policy_json=to_json(controller_policy()),
         model_buckets=sorted({e.source.bucket for e in config.endpoints
-                              if isinstance(e.source, S3Source)})))
+                              if isinstance(e.source, S3Source)}),
+        # The add-ons run pods: they need the cluster and nodes to schedule on.
+        depends_on=[eks.system_node_group]), opts=opts)
     return HyperPodContext(
         name="hyperpod", provider=eks.provider, kubeconfig=eks.kubeconfig,
         aws_region=settings.region, depends_on=[operator.addon],
         outputs={"operator_namespace": operator.namespace, "cluster_name": settings.cluster_name,
                  "hyperpod_cluster_arn": cluster.arn, "region": settings.region,
                  "tls_certificate_bucket": operator.tls_bucket},
-        operator_namespace=operator.namespace,
+        operator_namespace=operator.namespace, aws_opts=opts,
         tls_certificate_uri=operator.tls_bucket.apply(lambda b: f"s3://{b}/certificates"))
 
 
-def _zones(settings: HyperPodSettings) -> list[pulumi.Input[str]]:
+def dependency_chart(settings: HyperPodSettings, dry_run: bool) -> str | None:
+    """The chart path to install; None at preview without a checkout (the plan warns, see
+    `stack_warnings`); `pulumi up` without one stops with the command that vendors it."""
+    found = dependency_chart_dir(settings)
+    if found is not None:
+        return str(found)
+    if dry_run:
+        return None
+    raise pulumi.RunError(missing_chart_message(settings))
+
+
+def _zones(settings: HyperPodSettings, provider: aws.Provider) -> list[pulumi.Input[str]]:
     if settings.availability_zone_names:
         return list(settings.availability_zone_names)
-    zones = aws.get_availability_zones_output(state="available", region=settings.region)
+    zones = aws.get_availability_zones_output(
+        state="available", region=settings.region,
+        opts=pulumi.InvokeOutputOptions(provider=provider))
     return [zones.names.apply(functools.partial(_nth_zone, i))
             for i in range(settings.availability_zones)]
 
@@ -119,7 +144,7 @@ def deploy(request: EndpointRequest) -> HyperPodEndpoint:
         router_service=f"{hp.hyperpod_name(endpoint.name)}{settings.router_service_suffix}",
         router_port=settings.router_port, provider=platform.provider,
         hf_token=stack.hf_token, tls_certificate_uri=platform.tls_certificate_uri,
-        depends_on=request.depends_on))
+        depends_on=request.depends_on), opts=platform.aws_opts)
 
 
 BUILDER = PlatformBuilder(build=build, deploy=deploy, engine_pods=False)

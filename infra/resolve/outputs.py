@@ -56,6 +56,15 @@ def _dump(model: EndpointOutput) -> dict[str, Any]:
     return model.model_dump(warnings=False, exclude=exclude)
 
 
+def pinning_label(placement: Placement) -> str | None:
+    """The node label the engines are pinned on: the selector key whose value is the
+    instance type (node.kubernetes.io/instance-type, or the K3s machine-type label)."""
+    if placement.instance_type is None:
+        return None
+    return next((key for key, value in placement.node_selector.items()
+                 if value == placement.instance_type), None)
+
+
 def endpoint_entry(endpoint: EndpointConfig, stack: StackConfig, placement: Placement,
                    profile: EngineProfile, exposure: ExposureSpec, deployed: DeployedEndpoint,
                    region: str | None) -> EndpointOutput:
@@ -79,10 +88,11 @@ def endpoint_entry(endpoint: EndpointConfig, stack: StackConfig, placement: Plac
         metrics_path=profile.metrics_path,
         gpu=GpuOutput.model_construct(
             type=placement.gpu.name if placement.gpu else None, count=placement.count,
-            instance_type=placement.instance_type),
+            instance_type=placement.instance_type, pinning_label=pinning_label(placement)),
         replicas=endpoint.replicas,
         slos=SloOutput.model_construct(**stack.slos_for(endpoint).model_dump()),
         selector=deployed.selector,
+        engine_selector=deployed.selector,
         load_balancer=load_balancer,
         router=None,
         autoscaling=_autoscaling(endpoint, profile),

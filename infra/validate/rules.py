@@ -12,11 +12,12 @@ from collections import Counter
 
 from components import engines, names
 from components.gpu_catalog import default_dtype
-from components.model_catalog import check_memory_fit, exceeds_native_context
+from components.model_catalog import check_memory_fit, exceeds_native_context, is_gated
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
-from infra.config.stack import StackConfig
+from infra.config.stack import HyperPodStack, StackConfig
 from infra.validate.placement import Placement, PlacementError
+from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 from infra.validate.registry import OPTIONAL_FEATURES, PLATFORMS, PlatformRules
 from infra.validate.sizing import model_facts
 
@@ -102,6 +103,18 @@ def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> 
             f"true, but {NAMESPACE}:hf_token is not set "
             "(`pulumi config set --secret hf_token <token>`)",
         ))
+    elif isinstance(source, HuggingFaceSource) and is_gated(endpoint.model):
+        if source.use_token is False:
+            problems.append(Problem(
+                _at(index, "source", "use_token"),
+                f"false, but {endpoint.model} is gated on Hugging Face and cannot be "
+                "downloaded without a token"))
+        elif not has_hf_token:
+            problems.append(Problem(
+                _at(index, "model"),
+                f"{endpoint.model} is gated on Hugging Face, and {NAMESPACE}:hf_token is not "
+                "set: `pulumi config set --secret hf_token <token of an account that accepted "
+                "the model's license>`"))
     if endpoint.exposure.scheme == "internet-facing" and not endpoint.api_key:
         problems.append(Problem(
             _at(index, "api_key"), "false, but internet-facing exposure needs an API key (R24)"
@@ -154,6 +167,8 @@ def check_gpu_fit(index: int, endpoint: EndpointConfig, placement: Placement) ->
 def stack_warnings(config: StackConfig) -> list[str]:
     """Things that are allowed but that a user should hear about, never silently."""
     warnings = []
+    if isinstance(config, HyperPodStack) and dependency_chart_dir(config.platform_settings) is None:
+        warnings.append(missing_chart_message(config.platform_settings))
     for index, endpoint in enumerate(config.endpoints):
         if model_facts(endpoint) is None:
             warnings.append(

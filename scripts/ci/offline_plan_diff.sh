@@ -40,12 +40,24 @@ comment="$out/comment.md"
   echo
 } > "$comment"
 
+# Secrets a fresh clone lacks: a stack file that documents `pulumi config set --secret KEY` but
+# holds no `inference-stacks:KEY` is planned as if it were set (`--secret KEY`), when the
+# checkout's plan command knows the option (older base commits do not).
+secret_args() {  # secret_args CHECKOUT STACK
+  local file="$1/stacks/Pulumi.$2.yaml" key
+  grep -q -- '--secret' "$1/infra/plan/cli.py" 2>/dev/null || return 0
+  for key in $(grep -o 'pulumi config set --secret [a-z_]*' "$file" | awk '{print $5}' | sort -u); do
+    grep -q "^  inference-stacks:$key:" "$file" || printf -- '--secret\n%s\n' "$key"
+  done
+}
+
 # GitHub caps a comment at 65,536 characters: share 60,000 between the stacks.
 per_stack=$(( 60000 / $# ))
 status=0
 for stack in "$@"; do
+  mapfile -t head_secrets < <(secret_args "$root" "$stack")
   if ! "$PY" -m infra plan --stack "$stack" --out "$out/head/$stack" --quiet \
-      2> "$out/head-$stack.err"; then
+      "${head_secrets[@]}" 2> "$out/head-$stack.err"; then
     status=1
     {
       echo "### Offline plan: \`$stack\` does not plan"
@@ -59,8 +71,9 @@ for stack in "$@"; do
   fi
   note=""
   if [ -f "$worktree/stacks/Pulumi.$stack.yaml" ]; then
+    mapfile -t base_secrets < <(secret_args "$worktree" "$stack")
     if ! (cd "$worktree" && PYTHONPATH="$worktree" "$PY" -m infra plan --stack "$stack" \
-          --out "$out/base/$stack" --quiet) 2> "$out/base-$stack.err"; then
+          --out "$out/base/$stack" --quiet "${base_secrets[@]}") 2> "$out/base-$stack.err"; then
       rm -rf "$out/base/$stack"
       note="_The base commit does not plan this stack; everything shows as added._"
     fi

@@ -19,7 +19,7 @@ from infra.config.endpoint import EndpointConfig
 from infra.config.platforms.eks import EksSettings
 from infra.plan import Plan
 from infra.validate.placement import PlacementError
-from infra.validate.platforms.eks import place
+from infra.validate.platforms.eks import first_fit_nodes, place
 from tests.helpers import ROOT, config_problems, manifest, plan, plan_config
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
@@ -406,3 +406,51 @@ def test_s3_source_without_keys_gets_an_engine_role_scoped_to_its_prefix() -> No
     with_keys = eks_config(source={"type": "s3", "bucket": "acme-models",
                                    "credentials_secret": "s3-keys"})
     assert not resources(plan_config(with_keys), "aws:iam/rolePolicy:RolePolicy")
+
+
+@pytest.mark.parametrize("stack", ["eks-gpu", "eks-gpu-public"])
+def test_node_groups_run_the_cluster_kubernetes_version(stack: str) -> None:
+    """Node groups had no `version`: an upgraded control plane left the nodes behind."""
+    result = cached(stack)
+    version = result.kubernetes_version
+    groups = resources(result, "aws:eks/nodeGroup:NodeGroup")
+    assert groups and all(g["inputs"].get("version") == version for g in groups), \
+        {g["name"]: g["inputs"].get("version") for g in groups}
+
+
+def test_hyperpod_system_node_group_runs_the_cluster_version() -> None:
+    result = plan("hyperpod")
+    groups = resources(result, "aws:eks/nodeGroup:NodeGroup")
+    assert [g["inputs"].get("version") for g in groups] == [result.kubernetes_version]
+
+
+def test_gpu_pool_starts_with_the_nodes_its_endpoints_need() -> None:
+    """A second replica on a pool of desired_size 1 planned clean and stayed Pending: nothing
+    scales a managed node group. desired_size is raised to the demand (<= max_size)."""
+    result = plan_config(eks_config(replicas=2))
+    group = one(result, "aws:eks/nodeGroup:NodeGroup", "gpu-a10g")
+    assert group["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 2}
+    assert result.outputs["node_pools"]["a10g"]["desired_size"] == 2
+    single = plan_config(eks_config())
+    assert one(single, "aws:eks/nodeGroup:NodeGroup", "gpu-a10g")["scalingConfig"][
+        "desiredSize"] == 1
+
+
+def test_demand_beyond_max_size_is_rejected_with_karpenter_too() -> None:
+    config = with_eks(eks_config(replicas=3), autoscaling="karpenter")
+    text = problems_for(config)
+    assert "inference-stacks:eks.gpu_pools[0].max_size" in text and "raise max_size to 3" in text
+
+
+def test_first_fit_packs_replicas_without_splitting_them() -> None:
+    assert first_fit_nodes([], 4) == 0
+    assert first_fit_nodes([1, 1, 1, 1, 1], 4) == 2
+    assert first_fit_nodes([3, 3, 3], 4) == 3  # 12 GPUs, but no node holds two replicas
+    assert first_fit_nodes([5, 4, 4], 8) == 2
+
+
+def test_an_autoscaled_endpoint_needs_its_peak_on_the_pool() -> None:
+    """KEDA scales engine pods up to autoscaling.max; nothing scales the node group."""
+    config = eks_config(replicas=1, autoscaling={"min": 1, "max": 3})
+    text = problems_for(config)
+    assert "inference-stacks:eks.gpu_pools[0].max_size" in text and "raise max_size to 3" in text

@@ -12,8 +12,13 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from google.protobuf import json_format
 from pulumi.runtime import rpc
@@ -21,10 +26,11 @@ from pulumi.runtime import rpc
 from infra.config.endpoint import EndpointConfig
 from infra.config.platforms.hyperpod import HyperPodSettings
 from infra.plan import Plan, mocks
+from infra.platforms.hyperpod import dependency_chart
 from infra.validate.placement import PlacementError
 from infra.validate.platforms.hyperpod import place
 from tests.contract.harness import validate_inference_endpoint_config
-from tests.helpers import config_problems, plan, plan_config
+from tests.helpers import ROOT, config_problems, plan, plan_config
 
 STACKS = ("hyperpod", "hyperpod-public")
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
@@ -106,8 +112,9 @@ def problems_of(config: dict[str, Any]) -> str:
 def test_stack_plans_cluster_operator_roles_and_a_crd_valid_endpoint(stack: str) -> None:
     result, _ = leaf_plan(stack)
     types = {r["type"] for r in result.resources}
+    # The dependency chart's release is there once vendored (test_dependency_chart_*).
     for token in ("aws-native:sagemaker:Cluster", "aws:eks/addon:Addon", "aws:iam/role:Role",
-                  "kubernetes:helm.sh/v3:Release", "eks:index:Cluster",
+                  "eks:index:Cluster",
                   "kubernetes:inference.sagemaker.aws.amazon.com/v1:InferenceEndpointConfig"):
         assert token in types, token
     crs = custom_resources(stack)
@@ -392,3 +399,114 @@ def test_vpc_cni_is_pinned_to_at_least_1_18_3() -> None:
     config["inference-stacks:hyperpod"] = json.dumps(section)
     problems = config_problems(config)
     assert any("hyperpod.vpc_cni_addon_version" in p and "v1.18.3" in p for p in problems)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_addon_waits_for_the_cluster_and_a_node_group(stack: str) -> None:
+    """cert-manager had no dependency at all; the CSI add-ons reached the cluster only through
+    their IRSA roles and never waited for nodes to schedule on."""
+    broken = [v for v in plan(stack).violations if v.startswith("addons-after")]
+    assert broken == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_resource_uses_providers_pinned_to_the_configured_region(stack: str) -> None:
+    """hyperpod.region used to feed only strings: a shell in another region deployed there."""
+    result = plan(stack)
+    assert [v for v in result.violations if v.startswith("cloud-location")] == []
+    providers = {r["type"]: r["inputs"].get("region") for r in result.resources
+                 if r["type"] in ("pulumi:providers:aws", "pulumi:providers:aws-native")}
+    assert providers == {"pulumi:providers:aws": "us-east-1",
+                         "pulumi:providers:aws-native": "us-east-1"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_plans_without_deploy_order_violations(stack: str) -> None:
+    assert plan(stack).violations == []
+
+
+def _chart_dir(tmp_path: Path) -> Path:
+    chart = tmp_path / "HyperPodHelmChart"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: hyperpod-helm-chart\n"
+                                      "version: 0.1.0\n", encoding="utf-8")
+    return chart
+
+
+def test_dependency_chart_is_installed_with_its_dependencies_fetched(tmp_path: Path) -> None:
+    """A local chart pulling remote dependencies was installed without dependency_update."""
+    config = hyperpod_config()
+    config["hyperpod"]["dependency_chart_path"] = str(_chart_dir(tmp_path))
+    result = plan_config(config)
+    [release] = [r["inputs"] for r in result.resources
+                 if r["type"] == "kubernetes:helm.sh/v3:Release"
+                 and r["name"] == "hyperpod-dependencies"]
+    assert release["dependencyUpdate"] is True
+    assert release["chart"] == str(tmp_path / "HyperPodHelmChart")
+    assert not any("dependency_chart_path" in w for w in result.warnings)
+    assert result.violations == []
+
+
+def test_preview_without_the_chart_checkout_skips_the_release_and_warns(tmp_path: Path) -> None:
+    """`pulumi preview` of a fresh clone failed on the missing vendor/ directory."""
+    config = hyperpod_config()
+    config["hyperpod"]["dependency_chart_path"] = str(tmp_path / "missing")
+    result = plan_config(config)
+    assert not [r for r in result.resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    assert any(r["type"] == "aws-native:sagemaker:Cluster" for r in result.resources)
+    [warning] = [w for w in result.warnings if "dependency_chart_path" in w]
+    assert "scripts/vendor-hyperpod-chart.sh" in warning
+    assert result.violations == []
+
+
+def test_up_without_the_chart_checkout_stops_naming_the_command(tmp_path: Path) -> None:
+    settings = HyperPodSettings.model_validate(
+        {**hyperpod_config()["hyperpod"], "dependency_chart_path": str(tmp_path / "missing")})
+    assert dependency_chart(settings, dry_run=True) is None
+    with pytest.raises(pulumi.RunError, match=re.escape("scripts/vendor-hyperpod-chart.sh")):
+        dependency_chart(settings, dry_run=False)
+    settings = settings.model_copy(update={"dependency_chart_path": str(_chart_dir(tmp_path))})
+    assert dependency_chart(settings, dry_run=False) == str(tmp_path / "HyperPodHelmChart")
+
+
+def _vendor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(ROOT / "scripts" / "vendor-hyperpod-chart.sh"), *args],
+                          capture_output=True, text=True, check=False, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+def test_vendor_script_pins_a_full_commit_and_checks_its_arguments(tmp_path: Path) -> None:
+    dry = _vendor("--dry-run", "--dest", str(tmp_path / "cli"))
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(r"fetch --quiet --depth 1 \S+sagemaker-hyperpod-cli\.git [0-9a-f]{40}\n",
+                     dry.stdout), dry.stdout
+    assert not (tmp_path / "cli").exists()
+    for bad in (["--commit", "main"], ["--commit"], ["--frobnicate"]):
+        proc = _vendor(*bad)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: "), (bad, proc.stderr)
+    (tmp_path / "taken").mkdir()
+    proc = _vendor("--dest", str(tmp_path / "taken"))
+    assert proc.returncode == 1 and "remove it first" in proc.stderr
+
+
+def test_vendor_script_checks_out_the_commit_and_the_chart(tmp_path: Path) -> None:
+    """Against a local repository standing in for GitHub (no network here)."""
+    source = tmp_path / "upstream"
+    chart = source / "helm_chart" / "HyperPodHelmChart"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("name: hyperpod-helm-chart\n", encoding="utf-8")
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(source)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "chart"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    env = {"HYPERPOD_CLI_REPO_URL": str(source)}
+    dest = tmp_path / "vendor"
+    proc = _vendor("--commit", sha, "--dest", str(dest), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "helm_chart" / "HyperPodHelmChart" / "Chart.yaml").is_file()
+    again = _vendor("--commit", sha, "--dest", str(dest), env=env)
+    assert again.returncode == 0 and "already at" in again.stdout
+    other = _vendor("--commit", "0" * 40, "--dest", str(dest), env=env)
+    assert other.returncode == 1 and "remove it first" in other.stderr

@@ -29,7 +29,7 @@ def bench_plan() -> Plan:
 
 
 def stack_config() -> dict[str, Any]:
-    raw, _ = read_stack_file(ROOT / "stacks" / f"Pulumi.{STACK}.yaml")
+    raw, _ = read_stack_file(ROOT / "stacks" / f"Pulumi.{STACK}.yaml", ("hf_token",))
     prefix = "inference-stacks:"
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -154,6 +154,44 @@ def test_aws_machine_types_and_load_balancers_are_rejected() -> None:
     assert any("not a GCP GPU machine type" in p for p in problems), problems
     problems = config_problems(with_first_endpoint(exposure={"type": "alb"}))
     assert any("exposure.type" in p for p in problems), problems
+
+
+def test_the_stack_file_ships_no_placeholder_ciphertext() -> None:
+    """A `secure:` placeholder cannot be decrypted: `pulumi preview` failed on it."""
+    text = (ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text(encoding="utf-8")
+    assert "secure:" not in text
+    assert "pulumi config set --secret hf_token" in text
+
+
+def test_gated_models_without_a_token_are_a_config_problem_naming_the_command() -> None:
+    config = stack_config()
+    config.pop("hf_token")
+    problems = config_problems(config)
+    # Every endpoint asks for the token (use_token: true), each problem names the command.
+    assert len(problems) == 6 and all("pulumi config set --secret hf_token" in p
+                                      for p in problems), problems
+    for endpoint in config["endpoints"]:
+        endpoint["source"].pop("use_token", None)
+    problems = config_problems(config)
+    # Unset use_token: Llama 3.1 and Mistral (baseline and managed) are gated, Qwen 2.5 is not.
+    assert len(problems) == 4, problems
+    assert all(p.startswith("inference-stacks:endpoints[") and "].model: " in p
+               and "is gated on Hugging Face" in p
+               and "pulumi config set --secret hf_token" in p for p in problems), problems
+
+
+def test_outputs_name_the_pinning_label_and_the_engines_selector() -> None:
+    """Smoke checked K3s pinning on instance-type (k3s on every node) and routed endpoints on
+    the router's node; the outputs now say where to look."""
+    endpoints = bench_plan().outputs["endpoints"]
+    for name, entry in endpoints.items():
+        assert entry["gpu"]["pinning_label"] == "inference-stacks/machine-type", name
+        assert entry["gpu"]["instance_type"] == "g2-standard-48", name
+        if entry.get("router"):
+            assert entry["engine_selector"] == entry["router"]["engine_selector"] != \
+                entry["selector"], name
+        else:
+            assert entry["engine_selector"] == entry["selector"], name
 
 
 def test_a_planted_kubeconfig_is_refused_before_any_secret_reaches_it() -> None:

@@ -14,7 +14,7 @@ from infra.plan import STACKS_DIR, read_stack_file
 from infra.resolve.endpoint import endpoint_spec
 from infra.resolve.router import prometheus_port, router_spec
 from infra.validate.registry import PLATFORMS
-from tests.helpers import load
+from tests.helpers import ASSUMED_SECRETS, load
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class StackSpecs:
 
 
 def stack_specs(stack: str) -> StackSpecs:
-    raw, _secrets = read_stack_file(STACKS_DIR / f"Pulumi.{stack}.yaml")
+    raw, _secrets = read_stack_file(STACKS_DIR / f"Pulumi.{stack}.yaml",
+                                    ASSUMED_SECRETS.get(stack, ()))
     config = load(raw)
     spec = PLATFORMS[config.platform]
     endpoints, routers = [], []

@@ -158,3 +158,47 @@ def test_instance_type_check_skips_without_kubeconfig() -> None:
     results = _by_name(run_aws_checks(outputs, outputs.endpoints["m"]))
     assert results["gpu-instance-type"].status == "skip"
     assert "no kubeconfig" in results["gpu-instance-type"].reason
+
+
+class LabelledCore:
+    """Pods by label selector, nodes with arbitrary labels (K3s sets instance-type=k3s)."""
+
+    def __init__(self, pods: dict[str, list[str]], nodes: dict[str, dict[str, str]]) -> None:
+        self.pods, self.nodes = pods, nodes
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str, **_: Any) -> Any:
+        return SimpleNamespace(items=[V1Pod(spec=V1PodSpec(containers=[], node_name=n))
+                                      for n in self.pods.get(label_selector, [])])
+
+    def read_node(self, name: str, **_: Any) -> V1Node:
+        return V1Node(metadata=V1ObjectMeta(name=name, labels=self.nodes[name]))
+
+
+K3S_NODE = {"node.kubernetes.io/instance-type": "k3s",
+            "inference-stacks/machine-type": "g2-standard-8"}
+
+
+def test_k3s_pinning_is_checked_on_the_label_the_outputs_name() -> None:
+    """K3s labels every node instance-type=k3s; the program pins on the machine-type label."""
+    endpoint = _outputs("cluster", None, gpu={
+        "type": "L4", "count": 1, "instance_type": "g2-standard-8",
+        "pinning_label": "inference-stacks/machine-type"}).endpoints["m"]
+    core = LabelledCore({"app=m": ["gpu-0"]}, {"gpu-0": K3S_NODE})
+    status, reason, details = check_instance_type(core, endpoint)
+    assert status == "pass", reason
+    assert details["label"] == "inference-stacks/machine-type"
+
+
+def test_routed_endpoints_are_checked_on_the_engines_nodes_not_the_routers() -> None:
+    endpoint = _outputs("cluster", None, selector={"app": "router"},
+                        engine_selector={"app": "engine"},
+                        gpu={"type": "A10G", "count": 1, "instance_type": "g5.xlarge"}
+                        ).endpoints["m"]
+    core = LabelledCore({"app=router": ["system-0"], "app=engine": ["gpu-0"]},
+                        {"system-0": {"node.kubernetes.io/instance-type": "m5.large"},
+                         "gpu-0": {"node.kubernetes.io/instance-type": "g5.xlarge"}})
+    status, reason, _ = check_instance_type(core, endpoint)
+    assert status == "pass", reason
+    wrong = LabelledCore({"app=router": ["system-0"], "app=engine": ["system-0"]},
+                         core.nodes)
+    assert check_instance_type(wrong, endpoint)[0] == "fail"

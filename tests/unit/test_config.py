@@ -34,8 +34,10 @@ def test_every_field_is_described_and_unknown_keys_are_forbidden(model: type[Bas
 @pytest.mark.parametrize("stack", stack_names())
 def test_every_stack_file_loads(stack: str) -> None:
     from infra.plan import STACKS_DIR, read_stack_file
+    from tests.helpers import ASSUMED_SECRETS
 
-    config, _ = read_stack_file(STACKS_DIR / f"Pulumi.{stack}.yaml")
+    config, _ = read_stack_file(STACKS_DIR / f"Pulumi.{stack}.yaml",
+                                ASSUMED_SECRETS.get(stack, ()))
     assert load(config).endpoints is not None
 
 
@@ -118,8 +120,8 @@ def test_r9_model_that_does_not_fit_names_the_largest_fitting_length() -> None:
 
 
 def test_r9_weights_alone_too_big_say_so() -> None:
-    problem = _one(k8s_config(model="mistralai/Mixtral-8x7B-Instruct-v0.1",
-                              gpu={"instance_type": "g5.xlarge"}))
+    problem = _one({**k8s_config(model="mistralai/Mixtral-8x7B-Instruct-v0.1",
+                                 gpu={"instance_type": "g5.xlarge"}), "hf_token": "hf_x"})
     assert "weights alone do not fit" in problem
 
 
@@ -127,7 +129,7 @@ def test_r9_tensor_parallel_adds_memory() -> None:
     config = k8s_config(model="mistralai/Mixtral-8x7B-Instruct-v0.1",
                         gpu={"type": "A100-80GB", "count": 2},
                         engine_args={"tensor_parallel_size": 2, "max_model_len": 16384})
-    assert config_problems(config) == []
+    assert config_problems({**config, "hf_token": "hf_x"}) == []
 
 
 def test_model_outside_the_catalog_uses_config_facts_or_warns() -> None:

@@ -9,6 +9,7 @@ from components.model_catalog import (
     ModelFacts,
     check_memory_fit,
     exceeds_native_context,
+    is_gated,
     known_models,
     kv_cache_bytes_per_token,
     lookup_model,
@@ -169,3 +170,12 @@ def test_invalid_inputs(kwargs: dict[str, float]) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError):
         check_memory_fit(facts, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("model", "gated"), [
+    ("meta-llama/Llama-3.1-8B-Instruct", True), ("meta-llama/Llama-3.2-1B", True),
+    ("mistralai/Mistral-7B-Instruct-v0.3", True), ("mistralai/Mixtral-8x7B-Instruct-v0.1", True),
+    ("Qwen/Qwen2.5-7B-Instruct", False), ("Qwen/Qwen3-0.6B", False),
+])
+def test_gated_models(model: str, gated: bool) -> None:
+    assert is_gated(model) is gated

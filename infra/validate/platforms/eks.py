@@ -114,7 +114,7 @@ def _endpoint_problems(index: int, endpoint: EndpointConfig, settings: EksSettin
         return problems  # reported by the shared rules with its key path
     pool = settings.pool(placement.node_selector[POOL_LABEL])
     assert pool is not None
-    gpus_by_pool[pool.name] += endpoint.replicas * placement.count
+    gpus_by_pool[pool.name] += peak_replicas(endpoint) * placement.count
     if endpoint.cache.type == "emptydir":
         need = _gib(cache_size(endpoint)) * math.ceil(_per_node(endpoint, placement, pool))
         if need + IMAGE_HEADROOM_GIB > pool.root_volume_gib:
@@ -131,6 +131,41 @@ def _per_node(endpoint: EndpointConfig, placement: Placement, pool: GpuPool) -> 
     return max(1, min(endpoint.replicas, pool_gpu(pool)[1] // placement.count))
 
 
+def first_fit_nodes(gpu_counts: list[int], per_node: int) -> int:
+    """Nodes of `per_node` GPUs that hold replicas needing `gpu_counts` GPUs each (a replica
+    never spans nodes): first fit, largest first, as the scheduler would fill them."""
+    free: list[int] = []
+    for count in sorted(gpu_counts, reverse=True):
+        for i, room in enumerate(free):
+            if room >= count:
+                free[i] -= count
+                break
+        else:
+            free.append(per_node - count)
+    return len(free)
+
+
+def peak_replicas(endpoint: EndpointConfig) -> int:
+    """Replicas at the peak: the autoscaler's max when the endpoint autoscales. Nothing scales
+    a managed node group, so the pool must hold the peak from the start."""
+    auto = endpoint.autoscaling
+    return max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
+
+
+def nodes_needed(config: EksStack) -> dict[str, int]:
+    """GPU nodes each pool needs for every replica of the endpoints placed on it."""
+    settings = config.platform_settings
+    demand: dict[str, list[int]] = defaultdict(list)
+    for endpoint in config.endpoints:
+        try:
+            placement = place(endpoint, settings)
+        except PlacementError:
+            continue  # reported by the shared rules with its key path
+        demand[placement.node_selector[POOL_LABEL]] += [placement.count] * peak_replicas(endpoint)
+    return {pool.name: first_fit_nodes(demand[pool.name], pool_gpu(pool)[1])
+            for pool in settings.gpu_pools}
+
+
 def check(config: EksStack) -> list[Problem]:
     """Exposure needs, sources, cache vs root volume, and pool capacity vs replicas."""
     settings = config.platform_settings
@@ -138,13 +173,17 @@ def check(config: EksStack) -> list[Problem]:
     gpus_by_pool: dict[str, int] = defaultdict(int)
     for index, endpoint in enumerate(config.endpoints):
         problems += _endpoint_problems(index, endpoint, settings, gpus_by_pool)
+    needed = nodes_needed(config)
     for i, pool in enumerate(settings.gpu_pools):
-        capacity = pool.max_size * pool_gpu(pool)[1]
-        if settings.autoscaling == "managed" and gpus_by_pool[pool.name] > capacity:
+        # Whatever the autoscaling mode: the node group is sized to the demand (platform eks
+        # raises desired_size to it) and Karpenter NodePools are capped by the same pools.
+        if needed[pool.name] > pool.max_size:
+            per_node = pool_gpu(pool)[1]
             problems.append(Problem(
                 f"{SECTION}.gpu_pools[{i}].max_size",
-                f"{pool.max_size} nodes x {pool_gpu(pool)[1]} GPU = {capacity} GPUs, but the "
-                f"endpoints on pool {pool.name!r} need {gpus_by_pool[pool.name]}; raise max_size",
+                f"{pool.max_size} nodes x {per_node} GPU = {pool.max_size * per_node} GPUs, but "
+                f"the endpoints on pool {pool.name!r} need {gpus_by_pool[pool.name]} GPUs on "
+                f"{needed[pool.name]} nodes; raise max_size to {needed[pool.name]}",
             ))
     return problems
 

@@ -4,6 +4,7 @@ instance groups, and the sources the inference operator supports."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from components import engines
 from components import hyperpod_manifest as hp
@@ -20,6 +21,23 @@ from infra.config.stack import HyperPodStack
 from infra.validate.placement import Placement, PlacementError
 
 SECTION = f"{NAMESPACE}:hyperpod"
+# Relative chart paths are relative to the project (where Pulumi.yaml is and Pulumi runs).
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+VENDOR_COMMAND = "scripts/vendor-hyperpod-chart.sh"
+
+
+def dependency_chart_dir(settings: HyperPodSettings) -> Path | None:
+    """The dependency chart's directory, or None when it is not there (fresh clone)."""
+    path = Path(settings.dependency_chart_path)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    return path if (path / "Chart.yaml").is_file() else None
+
+
+def missing_chart_message(settings: HyperPodSettings) -> str:
+    return (f"{SECTION}.dependency_chart_path: no Helm chart at "
+            f"{settings.dependency_chart_path!r}; run `{VENDOR_COMMAND}` (a pinned checkout of "
+            "aws/sagemaker-hyperpod-cli) before `pulumi up`. Until then preview skips the "
+            "HyperPod dependency release and `pulumi up` stops before creating anything")
 SYSTEM_GROUP_MINIMUM = "ml.c5.4xlarge"  # the operator and its dependencies need ~13 pods
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
