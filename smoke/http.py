@@ -103,6 +103,8 @@ def describe_exception(exc: Exception, url: str, timeouts: Timeouts) -> HttpErro
         )
     if isinstance(exc, requests.exceptions.ContentDecodingError | urllib3.exceptions.DecodeError):
         return HttpError("body", f"{url} sent a body that does not decode: {_last_reason(text)}")
+    if isinstance(exc, requests.TooManyRedirects):
+        return HttpError("status", f"{url} redirects in a loop: {_last_reason(text)}")
     if "refused" in text.lower():
         return HttpError("refused", f"connection refused by {url} (nothing listening)")
     if "Failed to resolve" in text or "Name or service not known" in text:

@@ -31,8 +31,11 @@ MIN_SECRET_LEN = 6
 # cut off) is replaced when it is at least this long.
 MIN_FRAGMENT_LEN = 6
 _PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
-    re.compile(r"(?i)((?:api[_-]?key|authorization|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"),
+    # The credential of an Authorization header value, whatever the scheme.
+    re.compile(r"(?i)\b((?:bearer|basic)\s+)[^\s\"',;]+"),
+    # `api_key=...`, `"token": "..."`; a header name followed by its scheme is left to the above.
+    re.compile(r"(?i)((?:api[_-]?key|authorization|token)[\"']?\s*[:=]\s*[\"']?)"
+               r"(?!(?:bearer|basic)\s)[^\s\"',;&]+"),
 )
 
 
