@@ -4,7 +4,12 @@ Per endpoint: health (with a readiness wait), auth (R24), `/v1/models` lists exa
 name (R5), a chat completion, a streamed chat completion with TTFT, the engine's queue metrics
 (R7), TLS on public endpoints, and where the outputs describe them, the AWS load balancer
 (R17) and GPU node pinning (R3). Exit 0 when nothing failed, 1 when a check failed, 2 for a
-usage or configuration error.
+usage or configuration error (a `base_url` that is not a URL among them).
+
+Whatever a server does, it ends as a failed check, never as an exception (issue 13): every
+request has a total deadline and a body cap (`--request-timeout`, `--max-body-bytes`), answers
+of an unexpected shape fail the check that read them, and the table, JSON report and JUnit file
+are always written, redacted.
 """
 
 from __future__ import annotations
