@@ -18,6 +18,7 @@ from typing import Any
 DONE = "[DONE]"
 # A chunk of a chat stream is a few hundred bytes; a line this long is not a stream.
 MAX_LINE_BYTES = 1024 * 1024
+_EXCERPT = 1000
 
 
 class SSEError(Exception):
@@ -80,8 +81,9 @@ def _decode(payload: str) -> dict[str, Any] | str:
     try:
         data = json.loads(payload)
     except (ValueError, RecursionError):
-        # Only the payload's length: it may echo a secret, and a cut could keep half of it.
-        raise SSEError(f"stream event is not JSON ({len(payload)} characters)") from None
+        # The excerpt ends the message, so a key cut in half by it is still at an edge where
+        # the caller's redaction finds it; callers redact, then shorten.
+        raise SSEError(f"stream event is not JSON: {payload[:_EXCERPT]}") from None
     if not isinstance(data, dict):
         raise SSEError(f"stream event is not a JSON object but {type(data).__name__}")
     if "error" in data and "choices" not in data:

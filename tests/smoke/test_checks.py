@@ -244,3 +244,13 @@ def test_metrics_path_comes_from_the_outputs(stub_server: StubServer) -> None:
     stub_server.routes.pop("/prom")
     with pytest.raises(HttpError, match=r"HTTP 404 from .*/prom .*\(R7"):
         check_metrics(target(stub_server, metrics_path="/prom"))
+
+
+def test_stream_error_texts_are_redacted_then_shortened(stub_server: StubServer) -> None:
+    # The key starts 9 characters before the 300-character cut: cut first, half of it stays.
+    page = b"<html>502 Bad Gateway " + b"." * 243 + f"{KEY}</html>".encode()
+    stub_server.routes["/v1/chat/completions"] = keyed((200, Stream([(0, _event(page))])))
+    status, reason, _ = check_stream(target(stub_server))
+    assert status == "fail" and reason.startswith("stream error: stream event is not JSON: "
+                                                  "<html>502 Bad Gateway")
+    assert reason.endswith("...***</html") and KEY[:6] not in reason
