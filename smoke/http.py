@@ -54,7 +54,9 @@ class Timeouts:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def as_tuple(self) -> tuple[float, float]:
-        return (self.connect_s, min(self.read_s, self.total_s))
+        # Not capped by total_s: the caller's wait enforces the deadline, and an uncapped read
+        # timeout keeps the two failures apart (silence for read_s vs. no answer in total_s).
+        return (self.connect_s, self.read_s)
 
 
 class HttpError(Exception):
