@@ -30,6 +30,7 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     delay_s: float = 0.002  # between chunks
 
 
@@ -56,6 +57,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "bad key"}}, status=401)
     body = await request.json()
     state.requests.append(body)
+    state.headers.append(dict(request.headers))
     text = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
     if "server-error" in text:
         return web.json_response({"error": {"message": "boom"}}, status=500)
