@@ -171,7 +171,7 @@ def request(
 
     worker = threading.Thread(target=work, name="smoke-http", daemon=True)
     worker.start()
-    worker.join(timeouts.total_s)
+    worker.join(min(timeouts.total_s, threading.TIMEOUT_MAX))
     if worker.is_alive():
         # The worker stops at its next read (at most read_s away) and closes the connection;
         # nothing waits for it.
