@@ -166,11 +166,10 @@ def check_stream(t: Target) -> Outcome:
     silence_s = t.settings.timeouts.read_s
 
     def on_chunk(raw: bytes, now: float) -> bool:
-        seen = 0
-        for event in parser.feed(raw):
+        events = list(parser.feed(raw))
+        for event in events:
             _count_event(event, stats, start, now)
-            seen += 1
-        if seen:
+        if events:
             last_event[0] = now
         elif now - last_event[0] > silence_s:
             # Keep-alive comments reset the socket's read timeout but carry no answer.

@@ -16,6 +16,7 @@ import requests
 
 from smoke.check import (
     HTTP_CHECKS,
+    PROMPT,
     CheckSettings,
     Target,
     check_auth,
@@ -254,3 +255,89 @@ def test_stream_error_texts_are_redacted_then_shortened(stub_server: StubServer)
     assert status == "fail" and reason.startswith("stream error: stream event is not JSON: "
                                                   "<html>502 Bad Gateway")
     assert reason.endswith("...***</html") and KEY[:6] not in reason
+
+
+# details and edges -----------------------------------------------------------------------
+
+def test_health_sends_the_key(stub_server: StubServer) -> None:
+    stub_server.routes["/health"] = keyed((200, {}))  # a health path behind the key's proxy
+    assert check_health(target(stub_server))[0] == "pass"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_body_is_the_openai_request(stub_server: StubServer, stream: bool) -> None:
+    body = target(stub_server).chat_body(stream=stream)
+    expected = {"model": NAME, "messages": [{"role": "user", "content": PROMPT}],
+                "max_tokens": 16, "temperature": 0, "stream": stream}
+    if stream:
+        expected["stream_options"] = {"include_usage": True}
+    assert body == expected
+
+
+def test_details_of_passing_checks(stub_server: StubServer) -> None:
+    stub_server.routes["/v1/models"] = keyed((200, {"data": [{"id": NAME}]}))
+    stub_server.routes["/v1/chat/completions"] = keyed((200, _answer()))
+    stub_server.routes["/metrics"] = keyed((200, b"vllm:num_requests_waiting 1\n"))
+    t = target(stub_server)
+    assert check_models(t)[2] == {"listed": [NAME], "served_model_name": NAME}
+    chat = check_chat(t)[2]
+    assert 0 <= chat["latency_ms"] < 5000 and chat["usage"]["completion_tokens"] == 3
+    assert check_metrics(t)[2] == {"samples": ["vllm:num_requests_waiting 1"]}
+    assert check_health(t)[2]["attempts"] == 1
+
+
+def test_details_of_failing_checks(stub_server: StubServer) -> None:
+    stub_server.routes["/v1/models"] = keyed((200, {"data": "x"}))
+    stub_server.routes["/v1/chat/completions"] = keyed((200, Stream([(0, b"data: {x\n\n")])))
+    t = target(stub_server)
+    assert check_models(t)[2] == {"error_kind": "shape"}
+    assert check_stream(t)[2]["error_kind"] == "stream"
+    stub_server.routes["/metrics"] = lambda _: (404, {})
+    with pytest.raises(HttpError) as info:
+        check_metrics(t)
+    assert (info.value.kind, info.value.status) == ("status", 404)
+
+
+@pytest.mark.parametrize(("path", "check"), [("/v1/models", check_models),
+                                             ("/v1/chat/completions", check_chat)])
+def test_answers_that_are_not_json_are_shown_redacted(stub_server: StubServer, path: str,
+                                                      check: Any) -> None:
+    stub_server.routes[path] = keyed((200, f"<html>bad gateway for {KEY}</html>".encode()))
+    with pytest.raises(HttpError, match="did not answer JSON") as info:
+        check(target(stub_server))
+    assert KEY not in str(info.value) and "bad gateway for ***" in str(info.value)
+
+
+def test_a_slow_steady_stream_is_not_a_stall(stub_server: StubServer) -> None:
+    # 3 s of tokens 0.5 s apart, with reads allowed 1 s of silence: never silent that long.
+    stub_server.routes["/v1/chat/completions"] = keyed((200, timed_stream(0.5, 0.5, tokens=6)))
+    settings = CheckSettings(timeouts=Timeouts(1.0, 1.0, 10.0), wait_s=1.0)
+    t = target(stub_server)
+    status, reason, stats = check_stream(Target(t.endpoint, t.base_url, t.session, settings))
+    assert status == "pass", reason
+    assert stats["content_chunks"] == 6
+
+
+def test_reading_stops_at_done(stub_server: StubServer) -> None:
+    after = [(0.1, b": still here\n\n")] * 30  # the connection stays open 3 s after [DONE]
+    stream = timed_stream(0.0, 0.0)
+    stub_server.routes["/v1/chat/completions"] = keyed((200, Stream(stream.pieces + after)))
+    start = time.monotonic()
+    assert check_stream(target(stub_server))[0] == "pass"
+    assert time.monotonic() - start < 1.5
+
+
+def test_done_without_a_final_blank_line_still_counts(stub_server: StubServer) -> None:
+    pieces = [*timed_stream(0.0, 0.0, done=False).pieces, (0.0, b"data: [DONE]")]
+    stub_server.routes["/v1/chat/completions"] = keyed((200, Stream(pieces)))
+    status, reason, stats = check_stream(target(stub_server))
+    assert status == "pass", reason
+    assert stats["done"] is True
+
+
+def test_events_after_done_are_not_counted(stub_server: StubServer) -> None:
+    # [DONE] and a late token in one read: the read is parsed whole, the token must not count.
+    late = DONE + _event(_delta({"content": "late"}))
+    pieces = [*timed_stream(0.0, 0.0, done=False).pieces, (0.0, late)]
+    stub_server.routes["/v1/chat/completions"] = keyed((200, Stream(pieces)))
+    assert check_stream(target(stub_server))[2]["content_chunks"] == 3
