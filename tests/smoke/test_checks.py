@@ -147,6 +147,7 @@ def test_chat_asks_the_served_name_with_the_key(stub_server: StubServer) -> None
     (_answer(usage="lots"), "response has no usage.completion_tokens"),
     ({"choices": ["x"]}, "no text in choices[0].message.content"),
     ({"choices": []}, "no text in choices[0].message.content"),
+    (["x"], "no text in choices[0].message.content"),
 ])
 def test_chat_without_text_or_usage_fails(stub_server: StubServer, body: Any,
                                           reason: str) -> None:
@@ -341,3 +342,13 @@ def test_events_after_done_are_not_counted(stub_server: StubServer) -> None:
     pieces = [*timed_stream(0.0, 0.0, done=False).pieces, (0.0, late)]
     stub_server.routes["/v1/chat/completions"] = keyed((200, Stream(pieces)))
     assert check_stream(target(stub_server))[2]["content_chunks"] == 3
+
+
+def test_chat_latency_is_the_time_to_the_whole_answer(stub_server: StubServer) -> None:
+    def late(req: StubRequest) -> tuple[int, Any]:
+        time.sleep(0.3)
+        return keyed((200, _answer()))(req)
+
+    stub_server.routes["/v1/chat/completions"] = late
+    latency_ms = check_chat(target(stub_server))[2]["latency_ms"]
+    assert 300 <= latency_ms < 1000
