@@ -41,7 +41,8 @@ from smoke.prompts import (
     probe_word_counts,
     synthetic_text,
 )
-from smoke.reach import ReachError, open_endpoint
+from smoke.reach import ReachError, check_base_url, open_endpoint
+from smoke.redact import Redactor
 from smoke.results import build_result, format_table, load_point, write_result
 
 SLO_KEYS = (*SLO_METRICS, "success_rate_min")
@@ -76,6 +77,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _finite_positive(text: str) -> float:
+    value = _positive_float(text)
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
     return value
 
 
@@ -162,10 +170,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--token-times", action="store_true",
                      help="include every token chunk's arrival time in the records")
     out.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    out.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="S")
-    out.add_argument("--read-timeout", type=_positive_float, default=30.0, metavar="S",
-                     help="longest silence within one stream (default 30)")
-    out.add_argument("--request-timeout", type=_positive_float, default=600.0, metavar="S")
+    out.add_argument("--connect-timeout", type=_finite_positive, default=10.0, metavar="S",
+                     help="TCP connect timeout per request (default 10)")
+    out.add_argument("--read-timeout", type=_finite_positive, default=30.0, metavar="S",
+                     help="longest silence within one stream; keep-alive comments do not count "
+                     "(default 30)")
+    out.add_argument("--request-timeout", type=_finite_positive, default=600.0, metavar="S",
+                     help="whole request, last token included (default 600)")
+    out.add_argument("--max-body-bytes", type=_positive_int, default=16 * 1024 * 1024,
+                     metavar="N", help="largest answer read per request (default 16777216)")
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
@@ -190,7 +203,8 @@ def build_settings(args: argparse.Namespace) -> Settings:
         output_tokens=args.output_tokens, ignore_eos=not args.no_ignore_eos,
         calibrate=not args.no_calibrate, seed=args.seed, dataset=dataset,
         slo_overrides=dict(args.slo),
-        timeouts=Timeouts(args.connect_timeout, args.read_timeout, args.request_timeout),
+        timeouts=Timeouts(args.connect_timeout, args.read_timeout, args.request_timeout,
+                          args.max_body_bytes),
         direct=args.direct, records=not args.no_records, token_times=args.token_times,
         progress=not args.no_progress,
     )
@@ -224,7 +238,12 @@ async def preflight(client: Client, source: PromptSource, calibrate: bool) -> di
     large = await _probe(client, Prompt(text=synthetic_text(source.seed, -10_002, high)))
     if not large.success or large.prompt_tokens is None:
         raise ReachError(f"calibration request failed ({large.error_kind}): {large.error}")
-    source.fit = LengthFit.from_probes(low, small.prompt_tokens, high, large.prompt_tokens)
+    try:
+        source.fit = LengthFit.from_probes(low, small.prompt_tokens, high, large.prompt_tokens)
+    except ValueError:
+        raise ReachError(f"calibration failed: the server counted {small.prompt_tokens} prompt "
+                         f"tokens for {low} words and {large.prompt_tokens} for {high} "
+                         "(use --no-calibrate)") from None
     return {"method": "server usage.prompt_tokens", **asdict(source.fit),
             "probes": [[low, small.prompt_tokens], [high, large.prompt_tokens]]}
 
@@ -274,9 +293,18 @@ async def bench_all(
                 with open_endpoint(outputs, endpoint, settings.direct) as base_url:
                     records.append(await bench_endpoint(session, endpoint, base_url, settings))
             except ReachError as exc:
-                records.append({"name": endpoint.name, "engine": endpoint.engine,
-                                "model": endpoint.model, "load_points": [], "error": str(exc)})
+                records.append(_failed(endpoint, str(exc)))
+            except (OutputsError, UsageError):
+                raise
+            except Exception as exc:
+                # Last resort: the other endpoints still run and the result is still written.
+                records.append(_failed(endpoint, f"unexpected {type(exc).__name__}: {exc}"))
     return records
+
+
+def _failed(endpoint: EndpointOutput, error: str) -> dict[str, Any]:
+    return {"name": endpoint.name, "engine": endpoint.engine, "model": endpoint.model,
+            "load_points": [], "error": error}
 
 
 def run_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -302,8 +330,11 @@ def run(args: argparse.Namespace) -> int:
     endpoints = outputs.select(args.endpoint)
     if not endpoints:
         raise OutputsError("the outputs list no endpoints to benchmark")
+    for endpoint in endpoints:
+        check_base_url(endpoint)
     records = asyncio.run(bench_all(outputs, endpoints, settings))
-    result = build_result(run_config(args, settings), records)
+    # Redacted as a whole before anything is shown or written: errors, labels, argv, URLs.
+    result = Redactor.for_outputs(outputs).data(build_result(run_config(args, settings), records))
     print(format_table(result))
     if args.report:
         write_result(args.report, result)

@@ -4,13 +4,19 @@ Per endpoint: health (with a readiness wait), auth (R24), `/v1/models` lists exa
 name (R5), a chat completion, a streamed chat completion with TTFT, the engine's queue metrics
 (R7), TLS on public endpoints, and where the outputs describe them, the AWS load balancer
 (R17) and GPU node pinning (R3). Exit 0 when nothing failed, 1 when a check failed, 2 for a
-usage or configuration error.
+usage or configuration error (a `base_url` that is not a URL among them).
+
+Whatever a server does, it ends as a failed check, never as an exception (issue 13): every
+request has a total deadline and a body cap (`--request-timeout`, `--max-body-bytes`), answers
+of an unexpected shape fail the check that read them, and the table, JSON report and JUnit file
+are always written, redacted.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -22,11 +28,20 @@ from urllib.parse import urlparse
 import requests
 
 from smoke.aws_checks import run_aws_checks
-from smoke.http import HttpError, Timeouts, describe_exception, json_of, request, wait_ready
+from smoke.http import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TOTAL_TIMEOUT_S,
+    HttpError,
+    Reply,
+    Timeouts,
+    json_of,
+    request,
+    wait_ready,
+)
 from smoke.outputs import EndpointOutput, OutputsError, StackOutputs, load_outputs
-from smoke.reach import ReachError, open_endpoint
+from smoke.reach import ReachError, check_base_url, open_endpoint
 from smoke.report import CheckResult, Redactor, Status, render_table, to_json, to_junit, write_text
-from smoke.sse import DONE, SSEError, SSEParser, content_of
+from smoke.sse import DONE, SSEError, SSEParser, content_of, first_choice, usage_count
 
 __all__ = ["CheckResult", "CheckSettings", "check_endpoint", "run_checks"]
 
@@ -37,9 +52,8 @@ Outcome = tuple[Status, str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class CheckSettings:
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts = field(default_factory=Timeouts)  # per request, streamed ones included
     wait_s: float = 60.0  # readiness deadline per endpoint
-    stream_deadline_s: float = 60.0  # whole streamed answer, on top of per-read timeouts
     max_tokens: int = 16
     direct: bool = False
     aws: bool = True
@@ -53,13 +67,14 @@ class Target:
     base_url: str
     session: requests.Session
     settings: CheckSettings
+    redactor: Redactor = field(default_factory=Redactor)
 
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 
-    def send(self, method: str, path: str, key: str | None, **kw: Any) -> requests.Response:
+    def send(self, method: str, path: str, key: str | None, **kw: Any) -> Reply:
         return request(self.session, method, self.url(path), timeouts=self.settings.timeouts,
-                       api_key=key, **kw)
+                       api_key=key, redactor=self.redactor, **kw)
 
     def chat_body(self, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -109,9 +124,12 @@ def check_auth(t: Target) -> Outcome:
 
 
 def check_models(t: Target) -> Outcome:
-    url = t.url("/v1/models")
-    body = json_of(t.send("GET", "/v1/models", t.endpoint.api_key), url)
-    ids = [str(m.get("id")) for m in body.get("data", [])] if isinstance(body, dict) else []
+    body = json_of(t.send("GET", "/v1/models", t.endpoint.api_key), t.redactor)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+        return "fail", "/v1/models did not answer {\"data\": [{\"id\": ...}]}", \
+            {"error_kind": "shape"}
+    ids = [str(m.get("id")) for m in data]
     wanted = t.endpoint.served_model_name
     details = {"listed": ids, "served_model_name": wanted}
     if ids != [wanted]:
@@ -121,48 +139,53 @@ def check_models(t: Target) -> Outcome:
 
 
 def check_chat(t: Target) -> Outcome:
-    url = t.url("/v1/chat/completions")
     start = time.monotonic()
-    response = t.send("POST", "/v1/chat/completions", t.endpoint.api_key,
-                      json_body=t.chat_body(stream=False))
-    body = json_of(response, url)
+    reply = t.send("POST", "/v1/chat/completions", t.endpoint.api_key,
+                   json_body=t.chat_body(stream=False))
+    body = json_of(reply, t.redactor)
     latency = time.monotonic() - start
-    body = body if isinstance(body, dict) else {}
-    choices = body.get("choices") or [{}]
-    text = (choices[0].get("message") or {}).get("content")
-    usage = body.get("usage")
+    choice = first_choice(body) if isinstance(body, dict) else None
+    message = choice.get("message") if choice else None
+    text = message.get("content") if isinstance(message, dict) else None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = usage_count(usage, "completion_tokens")
     details = {"latency_ms": round(latency * 1000, 1), "usage": usage}
     if not isinstance(text, str) or not text:
         return "fail", "no text in choices[0].message.content", details
-    if not isinstance(usage, dict) or not usage.get("completion_tokens"):
+    if not tokens:
         return "fail", "response has no usage.completion_tokens", details
     details["chars"] = len(text)
-    return "pass", f"{usage['completion_tokens']} tokens in {latency * 1000:.0f} ms", details
+    return "pass", f"{tokens} tokens in {latency * 1000:.0f} ms", details
 
 
 def check_stream(t: Target) -> Outcome:
-    url = t.url("/v1/chat/completions")
-    start = time.monotonic()
-    response = t.send("POST", "/v1/chat/completions", t.endpoint.api_key,
-                      json_body=t.chat_body(stream=True), stream=True)
     parser = SSEParser()
     stats: dict[str, Any] = {"content_chunks": 0, "ttft_ms": None, "usage": None, "done": False}
+    start = time.monotonic()
+    last_event = [start]
+    silence_s = t.settings.timeouts.read_s
+
+    def on_chunk(raw: bytes, now: float) -> bool:
+        events = list(parser.feed(raw))
+        for event in events:
+            _count_event(event, stats, start, now)
+        if events:
+            last_event[0] = now
+        elif now - last_event[0] > silence_s:
+            # Keep-alive comments reset the socket's read timeout but carry no answer.
+            raise HttpError("read-timeout", f"no stream event for {silence_s:g} s (only "
+                                            "keep-alive comments)")
+        return bool(stats["done"])
+
     try:
-        for raw in response.iter_content(chunk_size=None):
-            for event in parser.feed(raw):
-                _count_event(event, stats, start)
-            if stats["done"]:
-                break
-            if time.monotonic() - start > t.settings.stream_deadline_s:
-                return "fail", f"stream unfinished after {t.settings.stream_deadline_s:g}s", stats
-        for event in parser.close():
-            _count_event(event, stats, start)
+        t.send("POST", "/v1/chat/completions", t.endpoint.api_key,
+               json_body=t.chat_body(stream=True), on_chunk=on_chunk)
+        if not stats["done"]:
+            for event in parser.close():
+                _count_event(event, stats, start, time.monotonic())
     except SSEError as exc:
-        return "fail", f"stream error: {exc}", stats
-    except requests.RequestException as exc:
-        raise describe_exception(exc, url, t.settings.timeouts) from None
-    finally:
-        response.close()
+        return "fail", f"stream error: {t.redactor.excerpt(str(exc), 300)}", \
+            {**stats, "error_kind": "stream"}
     if stats["content_chunks"] == 0:
         return "fail", "stream carried no content chunks", stats
     if not stats["done"]:
@@ -171,19 +194,22 @@ def check_stream(t: Target) -> Outcome:
         stats
 
 
-def _count_event(event: dict[str, Any] | str, stats: dict[str, Any], start: float) -> None:
+def _count_event(event: dict[str, Any] | str, stats: dict[str, Any], start: float,
+                 now: float | None = None) -> None:
+    """Count one stream event; `now` is when the bytes that completed it arrived."""
     if event == DONE:
         stats["done"] = True
         return
     if stats["done"] or not isinstance(event, dict):
         return
-    if event.get("usage"):
+    if isinstance(event.get("usage"), dict):
         stats["usage"] = event["usage"]
     # Role-only first chunks carry no text and must not count as the first token.
     if content_of(event):
         stats["content_chunks"] += 1
         if stats["ttft_ms"] is None:
-            stats["ttft_ms"] = round((time.monotonic() - start) * 1000, 1)
+            arrived = time.monotonic() if now is None else now
+            stats["ttft_ms"] = round((arrived - start) * 1000, 1)
 
 
 def check_metrics(t: Target) -> Outcome:
@@ -222,23 +248,31 @@ HTTP_CHECKS: list[tuple[str, Callable[[Target], Outcome]]] = [
 ]
 
 
-def _timed(endpoint: str, name: str, fn: Callable[[], Outcome]) -> CheckResult:
+def _timed(endpoint: str, name: str, fn: Callable[[], Outcome],
+           redactor: Redactor) -> CheckResult:
     start = time.monotonic()
     try:
         status, reason, details = fn()
     except HttpError as exc:
         status, reason, details = "fail", str(exc), {"error_kind": exc.kind}
+    except Exception as exc:
+        # Last resort: whatever a server sent, one check's surprise must not cost the report
+        # or the other endpoints. The kind says it was not a recognised failure.
+        status = "fail"
+        reason = f"unexpected {type(exc).__name__}: {redactor.excerpt(str(exc), 300)}"
+        details = {"error_kind": "unexpected"}
     return CheckResult(endpoint, name, status, reason, time.monotonic() - start, details)
 
 
 def run_http_checks(target: Target) -> list[CheckResult]:
     name = target.endpoint.name
-    results = [_timed(name, "health", lambda: check_health(target))]
+    results = [_timed(name, "health", lambda: check_health(target), target.redactor)]
     for check_name, fn in HTTP_CHECKS[1:]:
         if results[0].status == "fail":
             results.append(CheckResult(name, check_name, "skip", "endpoint not healthy"))
         else:
-            results.append(_timed(name, check_name, functools.partial(fn, target)))
+            results.append(_timed(name, check_name, functools.partial(fn, target),
+                                  target.redactor))
     return results
 
 
@@ -246,10 +280,11 @@ def check_endpoint(
     outputs: StackOutputs, endpoint: EndpointOutput, settings: CheckSettings
 ) -> list[CheckResult]:
     """All checks of one endpoint; reachability problems become failing rows, not exceptions."""
+    redactor = Redactor.for_outputs(outputs)
     try:
         with open_endpoint(outputs, endpoint, settings.direct) as base_url, \
                 requests.Session() as session:
-            results = run_http_checks(Target(endpoint, base_url, session, settings))
+            results = run_http_checks(Target(endpoint, base_url, session, settings, redactor))
     except ReachError as exc:
         results = [CheckResult(endpoint.name, "reach", "fail", str(exc))]
         results += [CheckResult(endpoint.name, n, "skip", "not reachable") for n, _ in HTTP_CHECKS]
@@ -264,6 +299,8 @@ def run_checks(
     endpoints = outputs.select(names)
     if not endpoints:
         raise OutputsError("the outputs list no endpoints")
+    for endpoint in endpoints:
+        check_base_url(endpoint)
     results: list[CheckResult] = []
     for endpoint in endpoints:
         print(f"checking {endpoint.name} ({endpoint.exposure}) ...", file=sys.stderr)
@@ -273,8 +310,15 @@ def run_checks(
 
 def _positive(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not 0 < value < math.inf:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _byte_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
 
 
@@ -292,6 +336,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TCP connect timeout per request (default 10)")
     parser.add_argument("--read-timeout", type=_positive, default=30.0, metavar="S",
                         help="longest wait for data from the server (default 30)")
+    parser.add_argument("--request-timeout", type=_positive, default=DEFAULT_TOTAL_TIMEOUT_S,
+                        metavar="S", help="whole request, streamed answer included "
+                        f"(default {DEFAULT_TOTAL_TIMEOUT_S:g})")
+    parser.add_argument("--max-body-bytes", type=_byte_count, default=DEFAULT_MAX_BODY_BYTES,
+                        metavar="N", help=f"largest answer read (default {DEFAULT_MAX_BODY_BYTES})")
     parser.add_argument("--wait", type=_positive, default=60.0, metavar="S",
                         help="readiness deadline per endpoint (default 60)")
     parser.add_argument("--no-aws", action="store_true", help="skip the AWS and node checks")
@@ -300,7 +349,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     outputs = load_outputs(stack=args.stack, outputs=args.outputs)
     settings = CheckSettings(
-        timeouts=Timeouts(args.connect_timeout, args.read_timeout),
+        timeouts=Timeouts(args.connect_timeout, args.read_timeout, args.request_timeout,
+                          args.max_body_bytes),
         wait_s=args.wait,
         direct=args.direct,
         aws=not args.no_aws,

@@ -4,6 +4,8 @@ Each endpoint of each result file is one series, named by the run's `--label` (o
 and, when a run holds several endpoints, the endpoint name: the `baseline` and `managed`
 endpoints of one stack, or two stacks, line up per load point. Charts are drawn with matplotlib's
 `Agg` backend (no display needed); the HTML report embeds them as base64 so it is one file.
+Result files are redacted as they are read (bearer tokens, `api_key=` values): `compare` does
+not know the keys, and a file written by an older `bench` may hold an echoed one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smoke.redact import Redactor
 from smoke.results import ResultError, fmt, load_result, render_table
 
 TABLE_HEADERS = ["load", "series", "ok%", "req/s", "out tok/s", "TTFT p50", "TTFT p95",
@@ -36,7 +39,7 @@ def collect_series(paths: list[str], labels: list[str] | None) -> list[Series]:
         raise ResultError(f"{len(labels)} --label values for {len(paths)} result files")
     series: list[Series] = []
     for i, path in enumerate(paths):
-        result = load_result(path)
+        result = Redactor().data(load_result(path))
         run = (labels[i] if labels else None) or result["config"].get("label") or Path(path).stem
         endpoints = [e for e in result["endpoints"] if e.get("load_points")]
         for endpoint in endpoints:

@@ -1,35 +1,61 @@
-"""Small HTTP helpers on `requests`: bounded timeouts, specific errors, and a readiness wait.
+"""Small HTTP helpers on `requests`: bounded requests, specific errors, and a readiness wait.
 
 R20: a request to a dead endpoint once hung for 120 s. Every call here carries a connect and a
 read timeout, and failures say which one happened (timeout, connection refused, other connection
 error, HTTP status), because "it failed" does not tell an operator where to look.
+
+Issue 13: per-read timeouts do not bound a server that drips a byte every few seconds, and an
+endless body ends in MemoryError. So each request also has a total deadline and a body cap:
+the exchange runs in a worker thread that the caller waits for at most `total_s` (no blocking
+read can outlive that wait), and the body is read in bounded pieces up to `max_body_bytes`.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import requests
+import urllib3
+
+from smoke.redact import Redactor
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 30.0
+DEFAULT_TOTAL_TIMEOUT_S = 60.0
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_READ_SIZE = 64 * 1024
 
-ErrorKind = Literal["connect-timeout", "read-timeout", "refused", "connection", "status", "body"]
+ErrorKind = Literal[
+    "connect-timeout", "read-timeout", "deadline", "too-large", "refused", "connection",
+    "status", "body",
+]
 
 # While an engine starts, its port refuses connections, or a proxy in front answers 502/503/504.
 # Anything else (401, 404, 400...) will not fix itself by waiting, so the wait stops at once.
 _STARTING_STATUSES = frozenset({502, 503, 504})
+# Called with each piece of the body as it arrives and its arrival time (time.monotonic());
+# returns True to stop reading (a streamed answer that is complete).
+OnChunk = Callable[[bytes, float], bool]
 
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Bounds of one request: connect, silence between reads, whole request, body size."""
+
     connect_s: float = DEFAULT_CONNECT_TIMEOUT_S
     read_s: float = DEFAULT_READ_TIMEOUT_S
+    total_s: float = DEFAULT_TOTAL_TIMEOUT_S
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def as_tuple(self) -> tuple[float, float]:
+        # Not capped by total_s: the caller's wait enforces the deadline, and an uncapped read
+        # timeout keeps the two failures apart (silence for read_s vs. no answer in total_s).
         return (self.connect_s, self.read_s)
 
 
@@ -47,32 +73,49 @@ class HttpError(Exception):
         return self.kind == "refused" or self.status in _STARTING_STATUSES
 
 
+@dataclass
+class Reply:
+    """A complete answer (status, headers, body as read), detached from the connection."""
+
+    url: str
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
 def auth_headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-def describe_exception(exc: requests.RequestException, url: str, timeouts: Timeouts) -> HttpError:
-    """Map a `requests` exception to an HttpError whose message names the cause."""
-    if isinstance(exc, requests.ConnectTimeout):
+def describe_exception(exc: Exception, url: str, timeouts: Timeouts) -> HttpError:
+    """Map a `requests`/`urllib3` exception to an HttpError whose message names the cause."""
+    text = str(exc)
+    if isinstance(exc, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
         return HttpError(
             "connect-timeout", f"connect timeout after {timeouts.connect_s:g} s to {url}"
         )
-    if isinstance(exc, requests.ReadTimeout):
+    if isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError) \
+            or "Read timed out" in text:  # iter_content wraps read timeouts as ConnectionError
         return HttpError(
             "read-timeout", f"read timeout: no data for {timeouts.read_s:g} s from {url}"
         )
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "Read timed out" in text:  # iter_content wraps read timeouts as ConnectionError
-            return HttpError(
-                "read-timeout", f"read timeout: no data for {timeouts.read_s:g} s from {url}"
-            )
-        if "refused" in text.lower():
-            return HttpError("refused", f"connection refused by {url} (nothing listening)")
-        if "Failed to resolve" in text or "Name or service not known" in text:
-            return HttpError("connection", f"cannot resolve host of {url} (DNS)")
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-            return HttpError("connection", f"connection to {url} broke mid-response")
+    if isinstance(exc, requests.exceptions.ContentDecodingError | urllib3.exceptions.DecodeError):
+        return HttpError("body", f"{url} sent a body that does not decode: {_last_reason(text)}")
+    if isinstance(exc, requests.TooManyRedirects):
+        return HttpError("status", f"{url} redirects in a loop: {_last_reason(text)}")
+    if "refused" in text.lower():
+        return HttpError("refused", f"connection refused by {url} (nothing listening)")
+    if "Failed to resolve" in text or "Name or service not known" in text:
+        return HttpError("connection", f"cannot resolve host of {url} (DNS)")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError
+                  | urllib3.exceptions.ProtocolError | http.client.IncompleteRead):
+        return HttpError("connection", f"connection to {url} broke mid-response")
+    if isinstance(exc, requests.ConnectionError | OSError | urllib3.exceptions.HTTPError
+                  | http.client.HTTPException):
         return HttpError("connection", f"connection to {url} failed: {_last_reason(text)}")
     return HttpError("connection", f"request to {url} failed: {type(exc).__name__}")
 
@@ -83,19 +126,19 @@ def _last_reason(text: str) -> str:
     return reason[:160] or text[:160]
 
 
-def status_error(response: requests.Response, url: str) -> HttpError:
-    """An HttpError for an unexpected status, with a short excerpt of the server's answer."""
+def status_error(reply: Reply, redactor: Redactor) -> HttpError:
+    """An HttpError for an unexpected status, with a short (redacted) excerpt of the answer."""
     hint = {
         401: " (API key missing or rejected)",
         403: " (forbidden)",
         404: " (path not served)",
-    }.get(response.status_code, "")
-    body = " ".join(response.text[:200].split())
+    }.get(reply.status_code, "")
+    body = redactor.excerpt(reply.text, 200)
     detail = f": {body}" if body else ""
     return HttpError(
         "status",
-        f"HTTP {response.status_code} from {url}{hint}{detail}",
-        status=response.status_code,
+        f"HTTP {reply.status_code} from {reply.url}{hint}{detail}",
+        status=reply.status_code,
     )
 
 
@@ -107,38 +150,87 @@ def request(
     timeouts: Timeouts,
     api_key: str | None = None,
     json_body: dict[str, Any] | None = None,
-    stream: bool = False,
     expect: tuple[int, ...] | None = (200,),
-) -> requests.Response:
-    """Send one request with bounded timeouts; raise HttpError unless the status is in `expect`.
+    on_chunk: OnChunk | None = None,
+    redactor: Redactor | None = None,
+) -> Reply:
+    """Send one request within `timeouts`; raise HttpError unless the status is in `expect`.
 
-    `expect=None` returns any status (callers that test for 401 themselves).
+    `expect=None` returns any status (callers that test for 401 themselves). With `on_chunk`
+    the body is handed over piece by piece as it arrives (and not kept in the Reply).
     """
-    try:
-        response = session.request(
-            method,
-            url,
-            headers=auth_headers(api_key),
-            json=json_body,
-            stream=stream,
-            timeout=timeouts.as_tuple(),
-        )
-    except requests.RequestException as exc:
-        raise describe_exception(exc, url, timeouts) from None
-    if expect is not None and response.status_code not in expect:
-        error = status_error(response, url)
-        response.close()
+    box: dict[str, Any] = {}
+    cancel = threading.Event()
+
+    def work() -> None:
+        try:
+            box["reply"] = _exchange(session, method, url, timeouts, api_key, json_body,
+                                     on_chunk, cancel)
+        except BaseException as exc:  # handed over to the caller's thread below
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="smoke-http", daemon=True)
+    worker.start()
+    worker.join(min(timeouts.total_s, threading.TIMEOUT_MAX))
+    if worker.is_alive():
+        # The worker stops at its next read (at most read_s away) and closes the connection;
+        # nothing waits for it.
+        cancel.set()
+        raise HttpError("deadline", f"no complete answer within {timeouts.total_s:g} s "
+                                    f"from {url} (request deadline)")
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, HttpError):
+            raise error
+        if isinstance(error, Exception) and _is_transport_error(error):
+            raise describe_exception(error, url, timeouts) from None
         raise error
-    return response
+    reply: Reply = box["reply"]
+    if expect is not None and reply.status_code not in expect:
+        raise status_error(reply, redactor or Redactor())
+    return reply
 
 
-def json_of(response: requests.Response, url: str) -> Any:
+def _is_transport_error(exc: Exception) -> bool:
+    return isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError | OSError
+                      | http.client.HTTPException)
+
+
+def _exchange(
+    session: requests.Session, method: str, url: str, timeouts: Timeouts, api_key: str | None,
+    json_body: dict[str, Any] | None, on_chunk: OnChunk | None, cancel: threading.Event,
+) -> Reply:
+    response = session.request(method, url, headers=auth_headers(api_key), json=json_body,
+                               stream=True, timeout=timeouts.as_tuple())
+    with response:
+        reply = Reply(url, response.status_code, dict(response.headers))
+        body = bytearray()
+        size = 0
+        while not cancel.is_set():
+            # read1 returns what one socket read brought (decompressed at most _READ_SIZE at
+            # a time), so a stream is seen as it arrives and a compressed bomb stays small.
+            piece = response.raw.read1(_READ_SIZE, decode_content=True)
+            if not piece:
+                break
+            size += len(piece)
+            if size > timeouts.max_body_bytes:
+                raise HttpError("too-large", f"{url} sent more than {timeouts.max_body_bytes} "
+                                             "bytes (body size cap)", reply.status_code)
+            if on_chunk is None:
+                body += piece
+            elif on_chunk(piece, time.monotonic()):
+                break
+        reply.body = bytes(body)
+    return reply
+
+
+def json_of(reply: Reply, redactor: Redactor | None = None) -> Any:
     """The JSON body, or HttpError(kind="body") naming the URL when it is not JSON."""
     try:
-        return response.json()
-    except ValueError:
-        excerpt = " ".join(response.text[:120].split())
-        raise HttpError("body", f"{url} did not answer JSON: {excerpt!r}") from None
+        return json.loads(reply.body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        excerpt = (redactor or Redactor()).excerpt(reply.text, 120)
+        raise HttpError("body", f"{reply.url} did not answer JSON: {excerpt!r}") from None
 
 
 @dataclass
@@ -176,14 +268,16 @@ def wait_ready(
         probe = Timeouts(
             connect_s=max(0.5, min(timeouts.connect_s, left)),
             read_s=max(0.5, min(timeouts.read_s, left)),
+            total_s=max(0.5, min(timeouts.total_s, left)),
+            max_body_bytes=timeouts.max_body_bytes,
         )
         attempts += 1
         try:
-            request(session, "GET", url, timeouts=probe, api_key=api_key).close()
+            request(session, "GET", url, timeouts=probe, api_key=api_key)
             return ReadyResult(True, clock() - start, attempts)
         except HttpError as exc:
             last_error = str(exc)
-            if not (exc.starting or exc.kind in ("connect-timeout", "read-timeout")):
+            if not (exc.starting or exc.kind in ("connect-timeout", "read-timeout", "deadline")):
                 return ReadyResult(False, clock() - start, attempts, last_error)
         left = deadline_s - (clock() - start)
         if left > 0:

@@ -26,7 +26,8 @@ import aiohttp
 
 from smoke.metrics import Timeline
 from smoke.prompts import Prompt
-from smoke.sse import DONE, SSEError, SSEParser
+from smoke.redact import Redactor
+from smoke.sse import DONE, SSEError, SSEParser, first_choice, usage_count
 
 Api = Literal["chat", "completions"]
 
@@ -50,8 +51,10 @@ class Target:
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 10.0  # TCP/TLS connect
-    read: float = 30.0  # longest silence between two reads of one stream (R20)
+    # Longest silence within one stream (R20); keep-alive comments do not count as an answer.
+    read: float = 30.0
     total: float = 600.0  # one whole request
+    max_body_bytes: int = 16 * 1024 * 1024  # one whole answer: an endless stream is an error
 
 
 @dataclass
@@ -126,15 +129,18 @@ def build_payload(target: Target, request: RequestInput) -> bytes:
 
 def _token_text(event: dict[str, Any]) -> str | None:
     """Text of a token chunk ('' when a token's text is held back), None when not a token."""
-    choices = event.get("choices")
-    if not choices:
-        return None  # usage-only chunk
-    choice = choices[0]
+    choice = first_choice(event)
+    if choice is None:
+        return None  # usage-only chunk, or choices of a shape that carries no token
     delta = choice.get("delta")
     if delta is None:
         text = choice.get("text")  # completions API
-        return None if text is None else str(text)
+        return text if isinstance(text, str) else None
+    if not isinstance(delta, dict):
+        return None
     content = delta.get("content") or delta.get("reasoning_content") or ""
+    if not isinstance(content, str):
+        return None
     if content or delta.get("tool_calls"):
         return str(content)
     if "role" in delta or "content" not in delta:
@@ -142,50 +148,58 @@ def _token_text(event: dict[str, Any]) -> str | None:
     return ""  # a token whose bytes do not yet form text (incremental detokenizing)
 
 
+class StreamAbort(Exception):
+    """The answer broke a limit of the client (size, silence); `kind` names which."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class Client:
-    """Sends streaming requests over one shared session and fills RequestOutputs."""
+    """Sends streaming requests over one shared session and fills RequestOutputs.
+
+    Every request ends with success or an `error_kind`, whatever the server does: each
+    exception a server can cause is mapped to a kind, and error texts are redacted before they
+    are cut to length (a cut could otherwise keep half of an echoed key).
+    """
 
     def __init__(self, session: aiohttp.ClientSession, target: Target, timeouts: Timeouts):
         self.session = session
         self.target = target
+        self.limits = timeouts
         self.timeout = aiohttp.ClientTimeout(
             total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
-        self.headers = {"Content-Type": "application/json"}
+        # identity: the client never inflates a body, so a compressed bomb cannot grow here.
+        self.headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if target.api_key:
             self.headers["Authorization"] = f"Bearer {target.api_key}"
+        self.redactor = Redactor.of([target.api_key])
 
     async def send(self, request: RequestInput, out: RequestOutput, t0: float) -> None:
         data = build_payload(self.target, request)
-        clock = time.perf_counter
-        out.sent = clock() - t0
+        # Taken before the request goes out: TTFT includes connecting and waiting for headers.
+        out.sent = time.perf_counter() - t0
         try:
-            async with self.session.post(
-                self.target.url, data=data, headers=self.headers, timeout=self.timeout
-            ) as response:
-                out.http_status = response.status
-                if response.status != 200:
-                    detail = (await response.content.read(300)).decode("utf-8", "replace")
-                    self._fail(out, f"http_{response.status}", detail.strip())
-                    return
-                parser = SSEParser()
-                done = False
-                async for chunk in response.content.iter_any():
-                    now = clock() - t0
-                    for event in parser.feed(chunk):
-                        done = self._event(event, now, out) or done
-                for event in parser.close():
-                    done = self._event(event, clock() - t0, out) or done
+            done = await self._exchange(data, out, t0)
         except TimeoutError:
-            return self._fail(out, "timeout", "no response within the configured timeouts")
+            return self._fail(out, "timeout", "no complete answer within the configured timeouts")
+        except StreamAbort as exc:
+            return self._fail(out, exc.kind, str(exc))
         except aiohttp.ClientConnectorError as exc:
             return self._fail(out, "connect", str(exc))
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
             return self._fail(out, "disconnected", str(exc) or type(exc).__name__)
         except aiohttp.ClientError as exc:
             return self._fail(out, "client_error", f"{type(exc).__name__}: {exc}")
-        except (SSEError, UnicodeDecodeError) as exc:
+        except SSEError as exc:
             return self._fail(out, "stream_error", str(exc))
+        except Exception as exc:
+            # Last resort: one request's surprise must not end the run without a result.
+            return self._fail(out, "unexpected", f"{type(exc).__name__}: {exc}")
+        if done is None:
+            return  # a non-200 answer, already recorded
         if not out.token_times:
             self._fail(out, "no_tokens", "stream ended without a token chunk")
         elif not done:
@@ -193,27 +207,65 @@ class Client:
         else:
             out.success = True
 
+    async def _exchange(self, data: bytes, out: RequestOutput, t0: float) -> bool | None:
+        """Send and read one answer; True when it ended with [DONE], None for a non-200."""
+        clock = time.perf_counter
+        async with self.session.post(
+            self.target.url, data=data, headers=self.headers, timeout=self.timeout,
+            auto_decompress=False,
+        ) as response:
+            out.http_status = response.status
+            if response.status != 200:
+                detail = (await response.content.read(4096)).decode("utf-8", "replace")
+                self._fail(out, f"http_{response.status}", detail.strip())
+                return None
+            parser = SSEParser()
+            done = False
+            size = 0
+            last_event = clock()
+            async for chunk in response.content.iter_any():
+                now = clock()
+                size += len(chunk)
+                if size > self.limits.max_body_bytes:
+                    raise StreamAbort("too_large", f"answer larger than "
+                                                   f"{self.limits.max_body_bytes} bytes")
+                events = list(parser.feed(chunk))
+                for event in events:
+                    # Anything after [DONE] is not part of the answer; it is read (the
+                    # connection stays reusable) but not counted.
+                    done = done or self._event(event, now - t0, out)
+                if events or done:
+                    last_event = now
+                elif now - last_event > self.limits.read:
+                    raise StreamAbort("stalled", f"no stream event for {self.limits.read:g} s "
+                                                 "(only keep-alive comments)")
+            if not done:
+                for event in parser.close():
+                    done = done or self._event(event, clock() - t0, out)
+        return done
+
     @staticmethod
     def _event(event: dict[str, Any] | str, now: float, out: RequestOutput) -> bool:
         if event == DONE:
             return True
-        assert isinstance(event, dict)
+        if not isinstance(event, dict):
+            return False
         text = _token_text(event)
         if text is not None:
             out.token_times.append(now)
             out.chunks += 1
             out.output_chars += len(text)
         usage = event.get("usage")
-        if usage:
-            out.output_tokens = usage.get("completion_tokens", out.output_tokens)
-            out.prompt_tokens = usage.get("prompt_tokens", out.prompt_tokens)
+        completion = usage_count(usage, "completion_tokens")
+        prompt = usage_count(usage, "prompt_tokens")
+        out.output_tokens = out.output_tokens if completion is None else completion
+        out.prompt_tokens = out.prompt_tokens if prompt is None else prompt
         return False
 
-    @staticmethod
-    def _fail(out: RequestOutput, kind: str, detail: str) -> None:
+    def _fail(self, out: RequestOutput, kind: str, detail: str) -> None:
         out.success = False
         out.error_kind = kind
-        out.error = detail[:300]
+        out.error = self.redactor.excerpt(detail, 300)
 
 
 def arrival_offsets(

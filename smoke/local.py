@@ -137,7 +137,7 @@ class LocalEngine:
                     )
                 try:
                     request(session, "GET", f"{self.base_url}/health",
-                            timeouts=Timeouts(2.0, 5.0)).close()
+                            timeouts=Timeouts(2.0, 5.0))
                     self.ready_after_s = time.monotonic() - start
                     return
                 except HttpError as exc:

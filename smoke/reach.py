@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -32,6 +33,19 @@ class _StreamSocket(Protocol):
     def recv(self, size: int) -> bytes: ...
     def sendall(self, data: bytes) -> None: ...
     def close(self) -> None: ...
+
+
+def check_base_url(endpoint: EndpointOutput) -> None:
+    """OutputsError (a usage error) unless `base_url` is an http(s) URL with a host and port."""
+    try:
+        parsed = urlsplit(endpoint.base_url)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise OutputsError(f"endpoint {endpoint.name}: base_url is not a URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        # The value itself is not shown: a mangled URL may carry credentials.
+        raise OutputsError(f"endpoint {endpoint.name}: base_url is not an http(s) URL with a "
+                           "host")
 
 
 def direct_url(outputs: StackOutputs, endpoint: EndpointOutput, direct: bool) -> str | None:

@@ -14,14 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from smoke.outputs import StackOutputs
+from smoke.redact import REDACTED, Redactor
 
 Status = Literal["pass", "fail", "skip"]
-REDACTED = "***"
-# Shorter strings are too likely to occur by chance in a reason ("a", "401"); keys are longer.
-_MIN_SECRET_LEN = 6
+__all__ = ["REDACTED", "CheckResult", "Redactor", "Status"]
 
 
 @dataclass
@@ -34,51 +30,6 @@ class CheckResult:
     reason: str = ""
     duration_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Redactor:
-    secrets: tuple[str, ...] = ()
-
-    @classmethod
-    def for_outputs(cls, outputs: StackOutputs) -> Redactor:
-        """Secrets of a stack: every endpoint's API key and the kubeconfig's credentials."""
-        found = [ep.api_key for ep in outputs.endpoints.values() if ep.api_key]
-        found += _kubeconfig_secrets(outputs.kubeconfig)
-        # Longest first, so a secret containing another is replaced whole.
-        unique = sorted({s for s in found if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True)
-        return cls(tuple(unique))
-
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-
-    def data(self, value: Any) -> Any:
-        """A deep copy of JSON-like `value` with secrets replaced in every string."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.data(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
-        return value
-
-
-def _kubeconfig_secrets(kubeconfig: str | None) -> list[str]:
-    if not kubeconfig:
-        return []
-    try:
-        doc = yaml.safe_load(kubeconfig)
-    except yaml.YAMLError:
-        return [kubeconfig]  # unparseable: at least never echo it whole
-    users = doc.get("users") if isinstance(doc, dict) else None
-    found: list[str] = []
-    for entry in users if isinstance(users, list) else []:
-        user = entry.get("user") if isinstance(entry, dict) else None
-        if isinstance(user, dict):
-            found += [v for k, v in user.items() if isinstance(v, str) and k != "username"]
-    return found
 
 
 def summary(results: Iterable[CheckResult]) -> dict[str, int]:

@@ -2,13 +2,16 @@
 
 Behaviour per request is chosen by the prompt text, so one server covers the happy path,
 role-only first chunks, multi-token chunks, split SSE lines, HTTP errors, streams cut before
-[DONE], and slow streams; it also records the highest number of requests in flight.
+[DONE], and slow streams; it also records the highest number of requests in flight. Timing is
+set the same way, for ground-truth TTFT and ITL: `headers=400ms` delays the response headers,
+`first=300ms` the first token (the role-only chunk goes out at once), `gap=100ms` the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -27,10 +30,16 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     delay_s: float = 0.002  # between chunks
 
 
 STATE = web.AppKey("state", ServerState)
+
+
+def _millis(text: str, name: str) -> float | None:
+    found = re.search(rf"\b{name}=(\d+)ms\b", text)
+    return None if found is None else int(found.group(1)) / 1000.0
 
 
 def _chunk(payload: dict[str, Any]) -> bytes:
@@ -48,10 +57,12 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "bad key"}}, status=401)
     body = await request.json()
     state.requests.append(body)
+    state.headers.append(dict(request.headers))
     text = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
     if "server-error" in text:
         return web.json_response({"error": {"message": "boom"}}, status=500)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await asyncio.sleep(_millis(text, "headers") or 0.0)
     await response.prepare(request)
     state.in_flight += 1
     state.max_in_flight = max(state.max_in_flight, state.in_flight)
@@ -69,8 +80,10 @@ async def _stream(response: web.StreamResponse, body: dict[str, Any], text: str,
     await response.write(_chunk(_delta({"role": "assistant", "content": ""})))
     per_chunk = 2 if "multi-token" in text else 1
     sent = 0
+    first, gap = _millis(text, "first"), _millis(text, "gap")
     while sent < n:
-        await asyncio.sleep(state.delay_s)
+        delay = first if sent == 0 and first is not None else gap
+        await asyncio.sleep(state.delay_s if delay is None else delay)
         k = min(per_chunk, n - sent)
         data = _chunk(_delta({"content": "x" * k}, "length" if sent + k >= n else None))
         if "split-lines" in text:  # SSE line cut across writes

@@ -104,3 +104,34 @@ def test_semantic_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
                                       args: list[str], message: str) -> None:
     assert bench(tmp_path / "o.json", *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_defaults_of_the_limits() -> None:
+    from smoke.__main__ import build_parser
+
+    args = build_parser("bench").parse_args(["bench", "--outputs", "o.json"])
+    assert (args.connect_timeout, args.read_timeout, args.request_timeout) == (10.0, 30.0, 600.0)
+    assert args.max_body_bytes == 16 * 1024 * 1024
+
+
+def test_max_body_bytes_reaches_every_request(fake_server: FakeServer, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    # The one-token preflight fits in 2000 bytes; 50-token answers do not.
+    code = bench(fake_server.outputs_file(tmp_path), "--num-requests", "2", "--output-tokens",
+                 "50", "--no-calibrate", "--max-body-bytes", "2000", "--report", str(report),
+                 "--slo", "success_rate_min=1")
+    assert code == 1
+    (point,) = json.loads(report.read_text())["endpoints"][0]["load_points"]
+    assert point["summary"]["errors_by_kind"] == {"too_large": 2}
+
+
+def test_request_timeout_reaches_every_request(fake_server: FakeServer, tmp_path: Path) -> None:
+    fake_server.state.delay_s = 0.1
+    report = tmp_path / "r.json"
+    # The one-token preflight ends in 0.1 s; 20 tokens take 2 s.
+    code = bench(fake_server.outputs_file(tmp_path), "--num-requests", "2", "--output-tokens",
+                 "20", "--no-calibrate", "--request-timeout", "1", "--report", str(report),
+                 "--slo", "success_rate_min=1")
+    assert code == 1
+    (point,) = json.loads(report.read_text())["endpoints"][0]["load_points"]
+    assert point["summary"]["errors_by_kind"] == {"timeout": 2}

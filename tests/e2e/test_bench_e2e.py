@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from smoke.__main__ import main
 
@@ -79,3 +80,37 @@ def test_impossible_slo_fails_and_compare_renders(local_engine: Any, tmp_path: P
     assert all((out / n).stat().st_size > 0 for n in
                ("latency_percentiles.png", "throughput.png", "ttft_distribution.png",
                 "report.html"))
+
+
+def engine_ttft(local_engine: Any) -> tuple[float, int]:
+    """(sum, count) of vLLM's own `vllm:time_to_first_token_seconds` histogram, all labels."""
+    reply = requests.get(f"{local_engine.base_url}/metrics", timeout=10,
+                         headers={"Authorization": f"Bearer {local_engine.api_key}"})
+    reply.raise_for_status()
+    totals = {"_sum": 0.0, "_count": 0.0}
+    for line in reply.text.splitlines():
+        for suffix in totals:
+            if line.startswith(f"vllm:time_to_first_token_seconds{suffix}"):
+                totals[suffix] += float(line.rsplit(" ", 1)[1])
+    return totals["_sum"], int(totals["_count"])
+
+
+def test_bench_ttft_agrees_with_the_engines_own_histogram(local_engine: Any,
+                                                          tmp_path: Path) -> None:
+    """TTFT measured by the client against the engine's measurement of the same requests.
+
+    The engine counts from the request's arrival, the client from its send, so the client's
+    mean may only be larger, by HTTP and streaming overhead (a few ms on loopback). Concurrency
+    1 keeps queueing out of both. The engine's delta also holds the one preflight request.
+    """
+    report = tmp_path / "ttft.json"
+    sum_before, count_before = engine_ttft(local_engine)
+    assert bench(local_engine, report, "--concurrency", "1", "--warmup", "0",
+                 "--no-calibrate") == 0
+    sum_after, count_after = engine_ttft(local_engine)
+    assert count_after - count_before == REQUESTS + 1
+    engine_mean_ms = 1000.0 * (sum_after - sum_before) / (count_after - count_before)
+    (point,) = json.loads(report.read_text())["endpoints"][0]["load_points"]
+    bench_mean_ms = point["summary"]["ttft_ms"]["mean"]
+    print(f"\nTTFT mean: bench {bench_mean_ms:.1f} ms, engine {engine_mean_ms:.1f} ms")
+    assert engine_mean_ms * 0.8 <= bench_mean_ms <= engine_mean_ms * 1.5 + 30.0

@@ -12,8 +12,17 @@ from typing import Any
 
 import pytest
 
-# path -> handler(request) returning (status, body); body dict is sent as JSON.
+# path -> handler(request) returning (status, body); body dict is sent as JSON, bytes as is,
+# a `Stream` as a timed chunked event stream.
 Route = Callable[["StubRequest"], tuple[int, Any]]
+
+
+@dataclass
+class Stream:
+    """A chunked answer whose pieces go out at known times: each (delay before it, bytes)."""
+
+    pieces: list[tuple[float, bytes]]
+    headers_delay_s: float = 0.0
 
 
 @dataclass
@@ -39,6 +48,9 @@ def _handler(server: StubServer) -> type[BaseHTTPRequestHandler]:
             server.seen.append(req)
             route = server.routes.get(self.path)
             status, body = route(req) if route else (404, {"error": "not found"})
+            if isinstance(body, Stream):
+                self._stream(status, body)
+                return
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             try:
                 self.send_response(status)
@@ -47,6 +59,25 @@ def _handler(server: StubServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a timeout test)
+
+        def _stream(self, status: int, stream: Stream) -> None:
+            self.protocol_version = "HTTP/1.1"  # chunked framing needs 1.1
+            time.sleep(stream.headers_delay_s)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.flush()
+                for delay, data in stream.pieces:
+                    time.sleep(delay)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
 
         do_GET = do_POST = _serve
 
