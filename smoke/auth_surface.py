@@ -17,14 +17,11 @@ Registered in `smoke/check.py:HTTP_CHECKS` as ("auth_surface", check_auth_surfac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from smoke.http import HttpError
-
-if TYPE_CHECKING:  # smoke.check imports this module to register the check
-    from smoke.check import Outcome, Target
-
+from smoke.target import Outcome, Target
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -99,7 +96,6 @@ def probe_auth_surface(t: Target) -> Outcome:
             statuses[label] = exc.kind  # unreachable is closed, as far as a client can tell
             continue
         statuses[label] = response.status_code
-        response.close()
         if 200 <= response.status_code < 300:
             opened.append(f"{label} {response.status_code}")
     details = {"statuses": statuses, "exposure": ep.exposure}

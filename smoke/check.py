@@ -20,82 +20,43 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
 
+from smoke.auth_surface import check_auth_surface
 from smoke.aws_checks import run_aws_checks
 from smoke.http import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TOTAL_TIMEOUT_S,
     HttpError,
-    Reply,
     Timeouts,
     json_of,
-    request,
     wait_ready,
 )
+from smoke.metrics_live import metrics_live_check
 from smoke.outputs import EndpointOutput, OutputsError, StackOutputs, load_outputs
 from smoke.reach import ReachError, check_base_url, open_endpoint
-from smoke.report import CheckResult, Redactor, Status, render_table, to_json, to_junit, write_text
+from smoke.report import CheckResult, Redactor, render_table, to_json, to_junit, write_text
 from smoke.sse import DONE, SSEError, SSEParser, content_of, first_choice, usage_count
+from smoke.target import PROMPT, CheckSettings, Outcome, Target
 
-__all__ = ["CheckResult", "CheckSettings", "check_endpoint", "run_checks"]
+__all__ = ["PROMPT", "CheckResult", "CheckSettings", "Target", "check_endpoint", "run_checks"]
 
 QUEUE_METRIC = {"vllm": "vllm:num_requests_waiting", "sglang": "sglang:num_queue_reqs"}
-PROMPT = "Say hello in one short sentence."
-Outcome = tuple[Status, str, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class CheckSettings:
-    timeouts: Timeouts = field(default_factory=Timeouts)  # per request, streamed ones included
-    wait_s: float = 60.0  # readiness deadline per endpoint
-    max_tokens: int = 16
-    direct: bool = False
-    aws: bool = True
-
-
-@dataclass
-class Target:
-    """What every HTTP check needs: the endpoint, the URL it is reached at, one session."""
-
-    endpoint: EndpointOutput
-    base_url: str
-    session: requests.Session
-    settings: CheckSettings
-    redactor: Redactor = field(default_factory=Redactor)
-
-    def url(self, path: str) -> str:
-        return self.base_url + (path if path.startswith("/") else "/" + path)
-
-    def send(self, method: str, path: str, key: str | None, **kw: Any) -> Reply:
-        return request(self.session, method, self.url(path), timeouts=self.settings.timeouts,
-                       api_key=key, redactor=self.redactor, **kw)
-
-    def chat_body(self, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.endpoint.served_model_name,
-            "messages": [{"role": "user", "content": PROMPT}],
-            "max_tokens": self.settings.max_tokens,
-            "temperature": 0,
-            "stream": stream,
-        }
-        if stream:
-            body["stream_options"] = {"include_usage": True}
-        return body
 
 
 def check_health(t: Target) -> Outcome:
     s = t.settings
-    r = wait_ready(t.session, t.url(t.endpoint.health_path), deadline_s=s.wait_s,
+    # A load balancer forwards only the OpenAI API (issue 12): readiness is /v1/models there.
+    path = "/v1/models" if t.through_load_balancer else t.endpoint.health_path
+    r = wait_ready(t.session, t.url(path), deadline_s=s.wait_s,
                    timeouts=s.timeouts, api_key=t.endpoint.api_key)
     details = {"elapsed_s": round(r.elapsed_s, 3), "attempts": r.attempts}
     if r.ready:
-        return "pass", f"{t.endpoint.health_path} 200 after {r.elapsed_s:.1f}s", details
+        return "pass", f"{path} 200 after {r.elapsed_s:.1f}s", details
     if r.elapsed_s >= s.wait_s:
         return "fail", f"not ready within {s.wait_s:g}s ({r.attempts} probes): {r.last_error}", \
             details
@@ -214,6 +175,9 @@ def _count_event(event: dict[str, Any] | str, stats: dict[str, Any], start: floa
 
 def check_metrics(t: Target) -> Outcome:
     ep = t.endpoint
+    if t.through_load_balancer:
+        return "skip", (f"{ep.metrics_path} is not forwarded by the load balancer (only /v1); "
+                        "run without --direct to check it through a port-forward"), {}
     metric = QUEUE_METRIC[ep.engine]
     try:
         text = t.send("GET", ep.metrics_path, ep.api_key).text
@@ -237,6 +201,11 @@ def check_tls(t: Target) -> Outcome:
     return "fail", "public endpoint served over plain http (R24 needs TLS)", {}
 
 
+def check_metrics_live(t: Target) -> Outcome:
+    """The engine's counters advance with a request, read directly or through Prometheus."""
+    return metrics_live_check(t.settings.prometheus_url, t.settings.scrape_interval_s)(t)
+
+
 HTTP_CHECKS: list[tuple[str, Callable[[Target], Outcome]]] = [
     ("health", check_health),
     ("auth", check_auth),
@@ -245,6 +214,8 @@ HTTP_CHECKS: list[tuple[str, Callable[[Target], Outcome]]] = [
     ("stream", check_stream),
     ("metrics", check_metrics),
     ("tls", check_tls),
+    ("auth_surface", check_auth_surface),
+    ("metrics_live", check_metrics_live),
 ]
 
 
@@ -344,6 +315,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=_positive, default=60.0, metavar="S",
                         help="readiness deadline per endpoint (default 60)")
     parser.add_argument("--no-aws", action="store_true", help="skip the AWS and node checks")
+    parser.add_argument("--prometheus-url", metavar="URL",
+                        help="check metrics-live through this Prometheus (e.g. a port-forward "
+                        "of the outputs' observability.prometheus); default the engine's own "
+                        "counters")
+    parser.add_argument("--scrape-interval", type=_positive, default=30.0, metavar="S",
+                        help="that Prometheus' scrape interval (default 30)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -354,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
         wait_s=args.wait,
         direct=args.direct,
         aws=not args.no_aws,
+        prometheus_url=args.prometheus_url,
+        scrape_interval_s=args.scrape_interval,
     )
     results = run_checks(outputs, args.endpoint, settings)
     redactor = Redactor.for_outputs(outputs)

@@ -31,8 +31,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from smoke.check import Outcome, Target
 from smoke.http import HttpError, Timeouts, json_of, request
+from smoke.target import Outcome, Target
 
 # Counters that move with every finished request, per engine (the observability table's
 # `requests` and `generation_tokens`; tests/observability checks they agree).
@@ -79,7 +79,7 @@ def read_engine_counters(t: Target) -> dict[str, float | None]:
 def send_one_chat(t: Target) -> None:
     response = t.send("POST", "/v1/chat/completions", t.endpoint.api_key,
                       json_body=t.chat_body(stream=False))
-    json_of(response, t.url("/v1/chat/completions"))
+    json_of(response, t.redactor)
 
 
 def _engine_part(t: Target, details: dict[str, Any]) -> Outcome | None:
@@ -106,6 +106,9 @@ def check_metrics_live(t: Target) -> Outcome:
     """The engine's own counters advance with a request (no Prometheus)."""
     ep = t.endpoint
     details: dict[str, Any] = {"replicas": ep.replicas}
+    if t.through_load_balancer:
+        return "skip", (f"{ep.metrics_path} is not forwarded by the load balancer (only /v1); "
+                        "give --prometheus-url, or run without --direct"), details
     if ep.replicas > 1:
         return "skip", (f"{ep.replicas} replicas behind one URL: one replica's counters cannot "
                         "be compared across requests; give a Prometheus URL"), details
@@ -138,7 +141,7 @@ class PrometheusClient:
                                timeouts=self.timeouts)
         except HttpError as exc:
             raise PrometheusError(f"Prometheus at {self.url}: {exc}") from None
-        body = json_of(response, endpoint)
+        body = json_of(response)
         if not isinstance(body, dict) or body.get("status") != "success":
             raise PrometheusError(f"Prometheus query {expr!r} failed: {body}")
         result = body["data"]["result"]

@@ -136,19 +136,26 @@ GOOD_CHAT = {"choices": [{"index": 0, "message": {"role": "assistant", "content"
              "usage": USAGE}
 
 
+SERVED = [0]  # chat answers so far: the counters of /metrics advance with them (metrics-live)
+
+
 def normal(req: Request, w: Writer) -> None:
     """A well-behaved keyed vLLM: what every fault departs from."""
     if req.path == "/health":
         w.body(200, b"")
     elif req.path == "/metrics":
-        w.body(200, b"vllm:num_requests_waiting 0\n", "text/plain")
+        n = SERVED[0]
+        w.body(200, (f"vllm:num_requests_waiting 0\nvllm:request_success_total {n}\n"
+                     f"vllm:generation_tokens_total {2 * n}\n").encode(), "text/plain")
     elif req.key != KEY:
         w.json(401, {"error": "Unauthorized"})
     elif req.path == "/v1/models":
         w.json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
     elif req.stream:
+        SERVED[0] += 1
         w.sse(GOOD_STREAM)
     else:
+        SERVED[0] += 1
         w.json(200, GOOD_CHAT)
 
 

@@ -13,11 +13,23 @@ from smoke.outputs import EndpointOutput
 BASE = "https://qwen.example.com"
 
 
+class FakeRaw:
+    def read1(self, _size: int, decode_content: bool = True) -> bytes:
+        return b""
+
+
 class FakeResponse:
+    """What smoke.http reads of a streamed requests.Response: status, headers, raw body."""
+
     def __init__(self, status: int) -> None:
         self.status_code = status
+        self.headers: dict[str, str] = {}
+        self.raw = FakeRaw()
 
-    def close(self) -> None:
+    def __enter__(self) -> FakeResponse:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
         pass
 
 

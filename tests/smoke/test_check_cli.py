@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from smoke.__main__ import main
-from smoke.check import add_arguments
+from smoke.check import HTTP_CHECKS, add_arguments
 from tests.smoke.conftest import Stream, StubRequest, StubServer, slow
 
 pytestmark = pytest.mark.timeout(30)
@@ -20,13 +20,21 @@ KEY = "k-cli-0123456789"
 
 
 def serve_well(server: StubServer) -> None:
+    served = [0]  # chat answers so far: the engine's counters advance with them (metrics-live)
+
     def keyed(answer: Any) -> Any:
         def route(req: StubRequest) -> tuple[int, Any]:
             if req.headers.get("Authorization") != f"Bearer {KEY}":
                 return 401, {"error": "Unauthorized"}
-            if req.path == "/v1/chat/completions" and json.loads(req.body)["stream"]:
-                return 200, Stream([(0.0, b'data: {"choices": [{"delta": {"content": "hi"}}]}'
-                                          b"\n\ndata: [DONE]\n\n")])
+            if req.path == "/v1/chat/completions":
+                served[0] += 1
+                if json.loads(req.body)["stream"]:
+                    return 200, Stream([(0.0, b'data: {"choices": [{"delta": {"content": '
+                                              b'"hi"}}]}\n\ndata: [DONE]\n\n')])
+            if req.path == "/metrics":
+                n = served[0]
+                return 200, (f"vllm:num_requests_waiting 0\nvllm:request_success_total {n}\n"
+                             f"vllm:generation_tokens_total {2 * n}\n").encode()
             return 200, answer
         return route
 
@@ -52,7 +60,7 @@ def check(tmp_path: Path, url: str, *extra: str) -> tuple[int, dict[str, Any]]:
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
     code = main(["check", "--outputs", str(outputs(tmp_path, url)), "--report", str(report),
                  "--junit", str(junit), "--no-aws", "--wait", "2", *extra])
-    assert junit.read_text().count("<testcase") == 7
+    assert junit.read_text().count("<testcase") == len(HTTP_CHECKS)
     return code, {r["name"]: r for r in json.loads(report.read_text())["results"]}
 
 

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import requests
 
-from smoke.check import CheckSettings, Target, check_auth, check_endpoint, check_tls
+from smoke.check import (
+    HTTP_CHECKS,
+    CheckSettings,
+    Target,
+    check_auth,
+    check_endpoint,
+    check_tls,
+)
 from smoke.http import Timeouts
 from smoke.outputs import parse_outputs
 from tests.smoke.conftest import StubRequest, StubServer
@@ -78,4 +85,4 @@ def test_unhealthy_endpoint_skips_the_rest(stub_server: StubServer) -> None:
     assert results[0].status == "fail"
     assert "HTTP 404" in results[0].reason
     assert {r.status for r in results[1:]} == {"skip"}
-    assert len(results) == 7
+    assert len(results) == len(HTTP_CHECKS)
