@@ -7,6 +7,7 @@ Errors carry the full key path as users write it in `stacks/Pulumi.<stack>.yaml`
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import UnionType
@@ -42,6 +43,18 @@ def vpc_cidr(value: str) -> str:
     if network.prefixlen > 20:
         raise ValueError(f"{value} is too small for the private pod subnets; use /20 or larger")
     return value
+
+
+_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/"
+                  r"[A-Za-z0-9+=,.@_/-]+$")
+
+
+def principal_arns(values: list[str]) -> list[str]:
+    """IAM role/user ARNs (cluster admin access entries)."""
+    if bad := [a for a in values if not _ARN.match(a)]:
+        raise ValueError(f"not IAM role/user ARNs: {', '.join(bad)} "
+                         "(e.g. arn:aws:iam::123456789012:role/Admin)")
+    return values
 
 
 class StrictModel(BaseModel):
