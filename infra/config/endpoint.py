@@ -331,7 +331,8 @@ class AutoscalingConfig(StrictModel):
         description="Prometheus the query runs against; default the stack's own (HyperPod: an "
         "Amazon Managed Prometheus workspace URL).")
     query: str | None = Field(
-        None, min_length=1, description="PromQL override; default the endpoint's total queue (one sample).")
+        None, min_length=1,
+        description="PromQL override; default the endpoint's total queue (one sample).")
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:

@@ -252,8 +252,8 @@ def engine_flags(value: list[str]) -> list[str]:
         where = f"item {index} ({arg!r})"
         _check(arg != "" and arg == arg.strip() and not any(ord(c) < 32 for c in arg),
                f"{where} is empty or has leading/trailing whitespace or control characters")
-        _check(not _EXPANSION.search(arg), f"{where}: Kubernetes expands $(VAR) in args; write $$( for a "
-               "literal $(")
+        _check(not _EXPANSION.search(arg), f"{where}: Kubernetes expands $(VAR) in args; "
+               "write $$( for a literal $(")
         if arg.startswith("-") and not arg.lstrip("-").replace(".", "", 1).isdigit():
             _check(bool(_FLAG.match(arg)),
                    f"{where} is not a flag: write one item per flag and value, such as "

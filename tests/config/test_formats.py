@@ -87,8 +87,9 @@ def test_a_badly_formatted_value_is_refused_with_what_is_allowed(
     assert config_problems(_with_path(path, good)) == []
 
 
-def test_source_revision_and_fsx_paths() -> None:
-    problems = config_problems(k8s_config(source={"type": "huggingface", "revision": "main branch"}))
+def test_a_revision_is_a_git_ref() -> None:
+    source = {"type": "huggingface", "revision": "main branch"}
+    problems = config_problems(k8s_config(source=source))
     assert problems == [f"{AT}.source.revision: must be a branch, tag or commit such as main, v1.0 "
                         "or a 40-character SHA (letters, digits, '.', '_', '-', '/'; no spaces or "
                         "'..') (got 'main branch')"]
