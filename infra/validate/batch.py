@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from components import names
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.stack import StackConfig
 from infra.validate.placement import PlacementError
@@ -35,12 +36,22 @@ def check_batch_jobs(config: StackConfig, spec: PlatformRules) -> list[Problem]:
         where = ", ".join(sorted(n for n, p in PLATFORMS.items() if p.batch_jobs))
         return [Problem(f"{NAMESPACE}:batch_jobs", f"platform {config.platform} runs no batch "
                         f"jobs; they run on {where}")]
-    jobs = Counter((j.namespace, j.name) for j in config.batch_jobs)
+    jobs = Counter(j.name for j in config.batch_jobs)
+    names_seen = [j.name for j in config.batch_jobs]
     endpoints = {(e.namespace, e.name) for e in config.endpoints}
+    others = [e.name for e in config.endpoints] + [j.name for j in config.batch_jobs]
     for index, job in enumerate(config.batch_jobs):
         identity = (job.namespace, job.name)
-        if jobs[identity] > 1:
-            problems.append(Problem(_at(index, "name"), f"{job.name!r} is used twice"))
+        if jobs[job.name] > 1 and (first := names_seen.index(job.name)) < index:
+            problems.append(Problem(_at(index, "name"), (
+                f"{job.name!r} is used twice (also batch_jobs[{first}]); batch job names must "
+                "be unique in the stack, whatever the namespace (outputs and Pulumi resources "
+                "are keyed by them)")))
+        derived = names.derived_from(job.name, others)
+        if derived is not None:
+            problems.append(Problem(_at(index, "name"), (
+                f"{job.name!r} is the name the program gives the {derived[1]!r} objects of "
+                f"{derived[0]!r} (an endpoint or batch job of this stack); rename one")))
         if identity in endpoints:
             problems.append(Problem(_at(index, "name"), (
                 f"{job.name!r} is also an endpoint in namespace {job.namespace!r}; their "

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from components import engines
-from components import hyperpod_manifest as hp
+from components import engines, names
 from components.gpu_catalog import (
     SAGEMAKER_CPU_TYPES,
     known_instance_types,
@@ -22,6 +21,11 @@ from infra.validate.placement import Placement, PlacementError
 SECTION = f"{NAMESPACE}:hyperpod"
 SYSTEM_GROUP_MINIMUM = "ml.c5.4xlarge"  # the operator and its dependencies need ~13 pods
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def name_budget(endpoint: EndpointConfig) -> names.NameBudget:
+    """The operator's budget (R13), which the shared name rule applies on this platform."""
+    return names.hyperpod_budget(endpoint.autoscaling is not None)
 
 
 def place(endpoint: EndpointConfig, settings: HyperPodSettings) -> Placement:
@@ -81,10 +85,6 @@ def _group_problems(settings: HyperPodSettings) -> list[Problem]:
 def _endpoint_problems(index: int, endpoint: EndpointConfig) -> list[Problem]:
     at = f"{NAMESPACE}:" + key_path("endpoints", index)
     problems = []
-    try:
-        hp.hyperpod_name(endpoint.name)
-    except hp.HyperPodRenderError as exc:
-        problems.append(Problem(f"{at}.name", str(exc)))
     exposure = endpoint.exposure
     if exposure.type == "nlb":
         problems.append(Problem(f"{at}.exposure.type", "'nlb' is not available on hyperpod; use "
