@@ -7,6 +7,7 @@ Errors carry the full key path as users write it in `stacks/Pulumi.<stack>.yaml`
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,12 +83,19 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_:-]+$")
+
+
 def key_path(*parts: str | int) -> str:
-    """`('endpoints', 1, 'engine_args')` -> `endpoints[1].engine_args`."""
+    """`('endpoints', 1, 'engine_args')` -> `endpoints[1].engine_args`; a key that is empty or
+    holds '.', '[', spaces or the like is quoted (`env["MY VAR"]`), so every path reads back
+    to one key of the file."""
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part) and out:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
         else:
             out += f".{part}" if out else part
     return out

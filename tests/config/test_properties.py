@@ -7,6 +7,7 @@ Bounded for CI: ~100 examples in-process, a handful through the CLI as a subproc
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,7 @@ from tests.config.strategies import stack_config
 from tests.contract.harness import validate_k8s_manifest
 from tests.helpers import ROOT, config_problems, plan_config
 
-_PART = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+_PART = re.compile(r'\.?([^.\[\]"]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
 
 def parse_path(path: str) -> list[str | int]:
@@ -44,7 +45,10 @@ def parse_path(path: str) -> list[str | int]:
     while pos < len(rest):
         match = _PART.match(rest, pos)
         assert match is not None and match.end() > pos, f"unparsable key path {path!r}"
-        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        if match.group(3) is not None:
+            parts.append(json.loads(match.group(3)))
+        else:
+            parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         pos = match.end()
     return parts
 
