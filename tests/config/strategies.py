@@ -119,9 +119,14 @@ BASES: dict[str, dict[str, Any]] = {
         "region": "us-east-1", "vpc": {"availability_zone_names": ["us-east-1a", "us-east-1b"]},
         "gpu_pools": [{"name": "a10g", "instance_types": ["g5.xlarge"]}]}},
     "k3s-workload": {"platform": "k3s-workload", "k3s_workload": {}},
+    "hyperpod": {"platform": "hyperpod", "hyperpod": {
+        "region": "us-east-1", "availability_zone_names": ["us-east-1a", "us-east-1b"],
+        "instance_groups": [
+            {"name": "system", "role": "system", "instance_type": "ml.c5.4xlarge"},
+            {"name": "gpu", "role": "gpu", "instance_type": "ml.g5.8xlarge"}]}},
 }
 PLATFORM_GPU = {"kubernetes": {"instance_type": "g5.xlarge"}, "eks": {"pool": "a10g"},
-                "k3s-workload": {"type": "L4"}}
+                "k3s-workload": {"type": "L4"}, "hyperpod": {"instance_type": "ml.g5.8xlarge"}}
 
 
 @st.composite
@@ -149,7 +154,7 @@ def endpoint_dict(draw: st.DrawFn, platform: str, index: int) -> dict[str, Any]:
 def stack_config(draw: st.DrawFn) -> dict[str, Any]:
     """A stack config (keys without the `inference-stacks:` prefix), valid or not."""
     platform = draw(st.sampled_from(["kubernetes", "kubernetes", "kubernetes", "k3s-workload",
-                                     "eks"]))
+                                     "eks", "hyperpod"]))
     config = copy.deepcopy(BASES[platform])
     section = section_of(platform)
     if draw(st.integers(0, 5)) == 0:  # the platform section, valid or not
