@@ -4,7 +4,7 @@ Each test feeds a bad value through `config_problems` (what `python -m infra pla
 `pulumi preview` run) and checks the boundary both ways, so the test fails when the rule is
 removed or weakened (a bound lowered, a comparison flipped, a setting ignored), not only when
 it disappears. Rules with no config half (R16, R17, R20, R22: renderers, outputs, smoke
-clients) have their tests with the builders and smoke; see the table in README.md.
+clients) have their tests with the builders and smoke.
 """
 
 from __future__ import annotations

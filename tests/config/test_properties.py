@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from pydantic import BaseModel
@@ -130,6 +131,7 @@ def check(config: dict[str, Any]) -> None:
 EXAMPLES = int(os.environ.get("CONFIG_PROPERTY_EXAMPLES", "100"))
 
 
+@pytest.mark.timeout(600)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           database=None)
 @given(stack_config())
@@ -138,6 +140,7 @@ def test_any_config_plans_to_valid_manifests_or_fails_at_its_own_key_paths(
     check(config)
 
 
+@pytest.mark.timeout(600)
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           database=None)
 @given(stack_config())
