@@ -105,8 +105,9 @@ def test_hyperpod_instance_group_names_are_unique() -> None:
     config = hyperpod_config()
     config["hyperpod"]["instance_groups"].append({**GROUPS[1]})
     problems = config_problems(config)
-    assert problems == ["inference-stacks:hyperpod.instance_groups[1].name: 'gpu' is used twice",
-                        "inference-stacks:hyperpod.instance_groups[2].name: 'gpu' is used twice"]
+    assert problems == ["inference-stacks:hyperpod.instance_groups[2].name: 'gpu' is used twice "
+                        "(also instance_groups[1]); instance group names are unique in the "
+                        "cluster"]
 
 
 def test_eks_pool_names_are_unique_and_pool_labels_cannot_unpin() -> None:

@@ -57,11 +57,13 @@ def place(endpoint: EndpointConfig, settings: HyperPodSettings) -> Placement:
 
 def _group_problems(settings: HyperPodSettings) -> list[Problem]:
     problems = []
-    names = [g.name for g in settings.instance_groups]
+    group_names = [g.name for g in settings.instance_groups]
     for index, group in enumerate(settings.instance_groups):
         at = f"{SECTION}." + key_path("instance_groups", index)
-        if names.count(group.name) > 1:
-            problems.append(Problem(f"{at}.name", f"{group.name!r} is used twice"))
+        if (first := group_names.index(group.name)) < index:
+            problems.append(Problem(f"{at}.name", f"{group.name!r} is used twice (also "
+                                    f"instance_groups[{first}]); instance group names are "
+                                    "unique in the cluster"))
         if group.role == "system" and not sagemaker_cpu_type_at_least(
                 group.instance_type, SYSTEM_GROUP_MINIMUM):
             allowed = sorted(t for t in SAGEMAKER_CPU_TYPES
