@@ -86,7 +86,7 @@ class BatchJobConfig(StrictModel):
     output: BatchOutputConfig = Field(description="Where results and status files go.")
     completions: int = Field(default=1, ge=1, le=1000,
                              description="Shards: the file is split over this many indexes.")
-    parallelism: int = Field(default=1, ge=1,
+    parallelism: int = Field(default=1, ge=1, le=64,
                              description="Shards running at once (GPU pods at once).")
     concurrency: int = Field(default=8, ge=1, le=1024,
                              description="Requests in flight per shard.")

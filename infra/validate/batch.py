@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydantic import ValidationError
+
 from components import names
-from infra.config.base import NAMESPACE, Problem, key_path
+from infra.config.base import NAMESPACE, Problem, key_path, problems_from_validation
+from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.validate.placement import PlacementError
 from infra.validate.registry import PLATFORMS, PlatformRules
 from infra.validate.rules import check_endpoint, check_gpu_fit
 
 _ENDPOINT = f"{NAMESPACE}:endpoints"
+
+
+# Endpoint fields a batch job sets under another name (`as_endpoint`).
+_JOB_FIELD = {"replicas": "parallelism"}
 
 
 def _at(index: int, *parts: str | int) -> str:
@@ -56,7 +63,14 @@ def check_batch_jobs(config: StackConfig, spec: PlatformRules) -> list[Problem]:
             problems.append(Problem(_at(index, "name"), (
                 f"{job.name!r} is also an endpoint in namespace {job.namespace!r}; their "
                 "Secrets would collide, rename one")))
-        endpoint = job.as_endpoint()
+        try:
+            endpoint = job.as_endpoint()
+        except ValidationError as exc:  # a bound the endpoint has and the job model lacks
+            for problem in problems_from_validation(exc, EndpointConfig, (_at(index),)):
+                field = _JOB_FIELD.get(problem.path.rsplit(".", 1)[-1])
+                path = problem.path.rsplit(".", 1)[0] + f".{field}" if field else problem.path
+                problems.append(Problem(path, problem.message))
+            continue
         problems += _moved(check_endpoint(index, endpoint, config.hf_token is not None), index)
         try:
             placement = spec.place(endpoint, config.platform_settings)

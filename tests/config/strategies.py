@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import section_of, settings_model
 
@@ -150,6 +151,28 @@ def endpoint_dict(draw: st.DrawFn, platform: str, index: int) -> dict[str, Any]:
     return endpoint
 
 
+BASE_JOB: dict[str, Any] = {"name": "nightly", "engine": "vllm", "model": "Qwen/Qwen3-0.6B",
+                            "input": {"url": "https://example.invalid/batch.jsonl"},
+                            "output": {"pvc": "results"}}
+
+
+@st.composite
+def batch_job_dict(draw: st.DrawFn, platform: str) -> dict[str, Any]:
+    """A valid batch job with 0-2 fields replaced by generated values (valid or not)."""
+    job: dict[str, Any] = {**copy.deepcopy(BASE_JOB), "gpu": PLATFORM_GPU[platform]}
+    fields = sorted(BatchJobConfig.model_fields)
+    count = draw(st.sampled_from([0, 1, 1, 2]))
+    for name in draw(st.lists(st.sampled_from(fields), min_size=count, max_size=count,
+                              unique=True)):
+        field = BatchJobConfig.model_fields[name]
+        if field.discriminator is not None:
+            member = draw(st.sampled_from(_members(field.annotation)))
+            job[name] = draw(st.one_of(model_dict(member), st.sampled_from(JUNK)))
+        else:
+            job[name] = draw(value_of(field.annotation))
+    return job
+
+
 @st.composite
 def stack_config(draw: st.DrawFn) -> dict[str, Any]:
     """A stack config (keys without the `inference-stacks:` prefix), valid or not."""
@@ -165,6 +188,8 @@ def stack_config(draw: st.DrawFn) -> dict[str, Any]:
     if count == 2 and draw(st.booleans()):  # same identity, maybe in another namespace
         config["endpoints"][1]["name"] = draw(st.sampled_from(
             [config["endpoints"][0].get("name"), f"{config['endpoints'][0].get('name')}-router"]))
+    if platform != "hyperpod" and draw(st.integers(0, 5)) == 0:
+        config["batch_jobs"] = [draw(batch_job_dict(platform))]
     if draw(st.integers(0, 14)) == 0:
         config[draw(st.sampled_from(["slos", "hf_token", "bogus", "eks", "hyperpod"]))] = \
             draw(st.sampled_from([*JUNK, "hf_abc", {"ttft_p95_ms": 100}]))

@@ -44,3 +44,13 @@ def test_a_secret_value_is_never_echoed() -> None:
     problems = config_problems({**k8s_config(), "hf_token": {"token": "hf_very_secret"}})
     assert problems and all("hf_very_secret" not in p for p in problems), problems
     assert problems[0].startswith("inference-stacks:hf_token:")
+
+
+def test_a_batch_job_bound_the_endpoint_has_is_a_problem_not_a_traceback() -> None:
+    job = {"name": "nightly", "engine": "vllm", "model": "Qwen/Qwen3-0.6B",
+           "gpu": {"instance_type": "g5.xlarge"},
+           "input": {"url": "https://example.invalid/batch.jsonl"},
+           "output": {"pvc": "results"}, "completions": 100, "parallelism": 100}
+    problem = _one({**k8s_config(), "batch_jobs": [job]})
+    assert problem == ("inference-stacks:batch_jobs[0].parallelism: Input should be less than "
+                       "or equal to 64 (got 100)")

@@ -123,6 +123,8 @@ def check(config: dict[str, Any]) -> None:
     event(f"{config['platform']}: planned {len(config.get('endpoints', []))} endpoint(s)")
     names = [e["name"] for e in config.get("endpoints", [])]
     assert sorted(result.outputs["endpoints"]) == sorted(names), "an endpoint was dropped"
+    jobs = [j["name"] for j in config.get("batch_jobs", [])]
+    assert sorted(result.outputs.get("batch_jobs", {})) == sorted(jobs), "a batch job was dropped"
     for obj in result.manifests.values():
         validate_k8s_manifest(obj, result.kubernetes_version, allow_unknown_kinds=True)
 
