@@ -302,6 +302,7 @@ PUBLIC = {"type": "alb", "scheme": "internet-facing", "certificate_arn": CERT,
 
 def _with_lbc(config: dict[str, Any]) -> dict[str, Any]:
     config["kubernetes"]["aws_load_balancer_controller"] = True
+    config["kubernetes"]["load_balancer_cidrs"] = ["10.0.0.0/16"]
     return config
 
 
