@@ -23,7 +23,8 @@ HYPERPOD_TRIGGER_SUFFIX = "-queue"
 # object or Pulumi resource: another endpoint may not be called that (`x` and `x-router`).
 DERIVED_SUFFIXES = (
     *ENDPOINT_SUFFIXES, "-scaler", "-router", "-engine", "-feeder", HYPERPOD_TRIGGER_SUFFIX,
-    "-service", "-ingress",
+    "-service", "-ingress", "-engine-ingress", "-sa", "-role", "-s3-read", "-batch",
+    "-batch-metrics",
 )
 
 
