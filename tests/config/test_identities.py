@@ -145,3 +145,10 @@ def test_batch_job_names_are_unique_in_the_stack_whatever_the_namespace() -> Non
     config = {**k8s_config(), "batch_jobs": [{**job, "name": "qwen3-0-6b-api-key"}]}
     problems = config_problems(config)
     assert len(problems) == 1 and "'-api-key' objects of 'qwen3-0-6b'" in problems[0], problems
+
+
+def test_the_name_budget_covers_every_derived_name() -> None:
+    from components import names
+
+    longest = max(len(s) for s in names.DERIVED_SUFFIXES)
+    assert names.endpoint_name_budget() + longest <= names.DNS_LABEL_MAX
