@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from components import names
 from tests.helpers import config_problems, k8s_config, plan_config
 
 GROUPS = [{"name": "system", "role": "system", "instance_type": "ml.c5.4xlarge"},
@@ -148,7 +149,5 @@ def test_batch_job_names_are_unique_in_the_stack_whatever_the_namespace() -> Non
 
 
 def test_the_name_budget_covers_every_derived_name() -> None:
-    from components import names
-
     longest = max(len(s) for s in names.DERIVED_SUFFIXES)
     assert names.endpoint_name_budget() + longest <= names.DNS_LABEL_MAX
