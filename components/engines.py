@@ -125,9 +125,38 @@ def unsupported_settings(engine: Engine, settings: Mapping[str, Any]) -> list[tu
     return problems
 
 
+# Short aliases of reserved flags the engines' parsers accept (vLLM: -tp for
+# --tensor-parallel-size; SGLang: --tensor-parallel-size for --tp-size, --model for --model-path).
+RESERVED_ALIASES = frozenset({"-tp", "--tensor-parallel-size", "--model"})
+
+# Container env the program sets (API key, HF token, cache, S3, the T4 workaround); a user
+# `env` entry with the same name would silently override it (the last duplicate wins).
+RESERVED_ENV = frozenset({
+    API_KEY_ENV, "VLLM_API_KEY", "HF_TOKEN", "HF_HOME", "VLLM_USE_FLASHINFER_SAMPLER",
+    "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+})
+
+
+def _flag_name(arg: str) -> str:
+    """`--max_model_len=4096` -> `--max-model-len`: the engines' parsers take '_' for '-'."""
+    name = arg.split("=", 1)[0]
+    return name[:2] + name[2:].replace("_", "-") if name.startswith("--") else name
+
+
 def reserved_in_extra_args(extra_args: list[str]) -> list[str]:
-    """Flags in extra_args that a mapped setting or the program itself already controls."""
-    return [a for a in extra_args if a.split("=", 1)[0] in RESERVED_FLAGS]
+    """Flags in extra_args that a mapped setting or the program itself already controls,
+    including spellings the engines' parsers map to them: '_' for '-', and abbreviations
+    (argparse takes any unique prefix, so `--max-model` is `--max-model-len`)."""
+    found = []
+    for arg in extra_args:
+        if not arg.startswith("-"):
+            continue
+        name = _flag_name(arg)
+        reserved = RESERVED_FLAGS | RESERVED_ALIASES
+        if name in reserved or (name.startswith("--") and len(name) > 3 and any(
+                flag.startswith(name) for flag in reserved)):
+            found.append(arg)
+    return found
 
 
 def _mapped_flags(engine: Engine, settings: Mapping[str, Any]) -> list[str]:

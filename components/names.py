@@ -7,6 +7,7 @@ A name is checked against the longest object name derived from it, so an operato
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 DNS_LABEL_MAX = 63
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -16,6 +17,15 @@ _INVALID = re.compile(r"[^a-z0-9-]+")
 ENDPOINT_SUFFIXES = ("-api-key", "-hf-token", "-pdb", "-nlb", "-model-cache", "-s3-credentials")
 # The HyperPod operator names an init container `prefetch-{name}-inf` (R13).
 HYPERPOD_AFFIXES = ("prefetch-", "-inf")
+# HyperPod's autoscaling trigger is `{name}-queue`, itself held to the operator's budget.
+HYPERPOD_TRIGGER_SUFFIX = "-queue"
+# Every name the program derives from an endpoint's (or batch job's) name, for any kind of
+# object or Pulumi resource: another endpoint may not be called that (`x` and `x-router`).
+DERIVED_SUFFIXES = (
+    *ENDPOINT_SUFFIXES, "-scaler", "-router", "-engine", "-feeder", HYPERPOD_TRIGGER_SUFFIX,
+    "-service", "-ingress", "-engine-ingress", "-sa", "-role", "-s3-read", "-batch",
+    "-batch-metrics",
+)
 
 
 def sanitize(value: str) -> str:
@@ -37,22 +47,62 @@ def hyperpod_name_budget() -> int:
     return budget_for(HYPERPOD_AFFIXES)
 
 
-def check_name(name: str, budget: int, what: str) -> list[str]:
-    """Problems with `name` as a base for Kubernetes names of at most `budget` characters."""
-    problems = []
+@dataclass(frozen=True)
+class NameBudget:
+    """How long a base name may be on a platform, and why (said in the error, R13)."""
+
+    characters: int
+    why: str
+
+
+def default_budget() -> NameBudget:
+    longest = max(ENDPOINT_SUFFIXES, key=len)
+    return NameBudget(endpoint_name_budget(),
+                      f"63 minus the longest suffix the program adds, {longest!r}")
+
+
+def hyperpod_budget(autoscaling: bool) -> NameBudget:
+    """50 (63 minus 'prefetch-' and '-inf' the operator adds); 44 with autoscaling, whose
+    trigger `{name}-queue` is held to the same 50."""
+    why = "63 minus 'prefetch-' and '-inf' the operator adds"
+    if autoscaling:
+        return NameBudget(hyperpod_name_budget() - len(HYPERPOD_TRIGGER_SUFFIX),
+                          f"the HyperPod budget: {why}, less {HYPERPOD_TRIGGER_SUFFIX!r} of the "
+                          "autoscaling trigger name")
+    return NameBudget(hyperpod_name_budget(), f"the HyperPod budget: {why}")
+
+
+def check_name(name: str, budget: int | NameBudget, what: str) -> list[str]:
+    """The problem with `name` as a base for Kubernetes names within `budget`, as one line
+    (R13, R14): a name that is both badly formed and too long is one problem, said once."""
+    if isinstance(budget, int):
+        budget = NameBudget(budget, "63 minus the longest prefix/suffix added to it")
+    issues = []
     if not _LABEL.match(name):
-        suggestion = sanitize(name)
+        suggestion = sanitize(name)[: budget.characters].strip("-")
         hint = f" (for example {suggestion!r})" if suggestion else ""
-        problems.append(
+        issues.append(
             f"{what} {name!r} is not a lower-case RFC 1123 label "
             f"(a-z, 0-9 and '-', starting and ending with a letter or digit){hint}"
         )
-    if len(name) > budget:
-        problems.append(
-            f"{what} {name!r} has {len(name)} characters; the budget is {budget} "
-            f"(63 minus the longest prefix/suffix added to it)"
+    if len(name) > budget.characters:
+        issues.append(
+            f"{what} {name!r} has {len(name)} characters; the budget is {budget.characters} "
+            f"({budget.why}) (R13)"
         )
-    return problems
+    if len(issues) == 2:
+        issues = [issues[0] + f", and has {len(name)} characters; the budget is "
+                  f"{budget.characters} ({budget.why}) (R13)"]
+    return issues
+
+
+def derived_from(name: str, others: list[str]) -> tuple[str, str] | None:
+    """(other name, suffix) when `name` is a name the program derives from another one."""
+    for other in others:
+        for suffix in DERIVED_SUFFIXES:
+            if other != name and name == other + suffix:
+                return other, suffix
+    return None
 
 
 def served_name_default(model_id: str) -> str:

@@ -89,7 +89,8 @@ def test_outputs_follow_contract_v1_and_the_smoke_reader_accepts_them(dev_plan) 
 
 def test_public_alb_endpoint_exports_https_url_and_public_exposure() -> None:
     config = k8s_config(exposure={
-        "type": "alb", "scheme": "internet-facing", "certificate_arn": "arn:aws:acm:us-east-1:1:c",
+        "type": "alb", "scheme": "internet-facing", "certificate_arn":
+        "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d",
         "inbound_cidrs": ["203.0.113.0/24"]})
     config["kubernetes"] = {"aws_load_balancer_controller": True, "aws_region": "us-east-1",
                             "load_balancer_cidrs": ["10.0.0.0/16"]}

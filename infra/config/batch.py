@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from infra.config import formats as f
 from infra.config.base import StrictModel
 from infra.config.endpoint import (
     EndpointConfig,
@@ -27,10 +28,12 @@ from infra.config.endpoint import (
 
 
 class BatchInputConfig(StrictModel):
-    url: str | None = Field(default=None, pattern=r"^(s3|https?)://",
+    url: str | None = Field(default=None, pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+                            r"(/[A-Za-z0-9._/=+-]*)?|https?://[^\s\"'`$\\]+)$",
                             description="s3:// or http(s):// URL of the JSONL batch file.")
-    pvc: str | None = Field(default=None, description="Claim holding the batch file.")
-    path: str | None = Field(default=None, description="Path of the batch file in `pvc`.")
+    pvc: f.DnsSubdomain | None = Field(default=None, description="Claim holding the batch file.")
+    path: f.RelativeOrAbsolutePath | None = Field(
+        default=None, description="Path of the batch file in `pvc`.")
 
     @model_validator(mode="after")
     def _one_source(self) -> BatchInputConfig:
@@ -45,14 +48,16 @@ class BatchInputConfig(StrictModel):
 
 
 class BatchOutputConfig(StrictModel):
-    pvc: str = Field(description="Claim the results are written to (one directory per shard).")
-    path: str = Field(default="", description="Directory inside the claim; '' for its root.")
+    pvc: f.DnsSubdomain = Field(
+        description="Claim the results are written to (one directory per shard).")
+    path: f.S3Prefix = Field(default="", description="Directory inside the claim; '' for its root.")
     size: str | None = Field(default=None, pattern=r"^\d+(Mi|Gi|Ti)$",
                              description="Create the claim with this size; omit to use an "
                                          "existing claim.")
-    storage_class: str | None = Field(default=None,
+    storage_class: f.DnsSubdomain | None = Field(default=None,
                                       description="Storage class of a created claim.")
-    s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+",
+    s3_uri: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+                               r"(/[A-Za-z0-9._/=+-]*)?$",
                                description="Also copy each shard's results here at the end.")
 
 
@@ -63,8 +68,8 @@ class BatchJobConfig(StrictModel):
     engine: Literal["vllm", "sglang"] = Field(description="Engine serving the requests.")
     profile: Literal["upstream", "sagemaker-dlc"] = Field(
         "upstream", description="Engine image profile, as an endpoint's.")
-    model: str = Field(min_length=1, description="Model id, as an endpoint's.")
-    served_model_name: str | None = Field(
+    model: f.ModelId = Field(description="Model id, as an endpoint's.")
+    served_model_name: f.ServedModelName | None = Field(
         default=None, description="Name request bodies use; default: as for endpoints.")
     image: str | None = Field(None, description="Engine image, pinned by tag or digest.")
     gpu: GpuRequest = Field(default_factory=GpuRequest, description="GPUs per shard (R3).")
@@ -76,12 +81,12 @@ class BatchJobConfig(StrictModel):
                                     description="Engine settings, as an endpoint's.")
     probes: Probes = Field(default_factory=Probes, description="Engine load budget (R1).")
     resources: Resources = Field(default_factory=Resources, description="CPU/memory.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra engine env.")
+    env: f.EnvVars = Field(default_factory=dict, description="Extra engine env.")
     input: BatchInputConfig = Field(description="Where the OpenAI batch JSONL file is.")
     output: BatchOutputConfig = Field(description="Where results and status files go.")
     completions: int = Field(default=1, ge=1, le=1000,
                              description="Shards: the file is split over this many indexes.")
-    parallelism: int = Field(default=1, ge=1,
+    parallelism: int = Field(default=1, ge=1, le=64,
                              description="Shards running at once (GPU pods at once).")
     concurrency: int = Field(default=8, ge=1, le=1024,
                              description="Requests in flight per shard.")
@@ -93,7 +98,7 @@ class BatchJobConfig(StrictModel):
                                          description="activeDeadlineSeconds of the Job.")
     ttl_seconds: int | None = Field(default=None, ge=0,
                                     description="Delete the finished Job after this long.")
-    service_account: str | None = Field(
+    service_account: f.DnsSubdomain | None = Field(
         default=None, description="Service account with S3 access (IRSA/Pod Identity) for "
                                   "s3:// input or output.")
 

@@ -12,26 +12,23 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components import engines
 from components.names import served_name_default
+from infra.config import formats as f
 from infra.config.base import StrictModel, cidrs
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
 
 
 def pinned_image(value: str | None) -> str | None:
     """An image reference pinned by a tag other than `latest`, or by a digest."""
-    if value is None:
-        return value
-    last = value.rsplit("/", 1)[-1]
-    if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
-        raise ValueError("must be pinned by a tag other than latest or by a digest")
-    return value
+    return value if value is None else f.image_reference(value)
 
 
 def _quantity(value: str | None) -> str | None:
-    if value is not None and not _QUANTITY.match(value):
-        raise ValueError("must be a Kubernetes quantity such as 50Gi, 512Mi or 4")
+    if value is not None and (not _QUANTITY.match(value) or float(
+            re.sub(r"[A-Za-z]+$", "", value)) <= 0):
+        raise ValueError("must be a positive Kubernetes quantity such as 50Gi, 512Mi or 4")
     return value
 
 
@@ -50,8 +47,9 @@ class EngineArgs(StrictModel):
     enable_prefix_caching: bool | None = Field(
         None, description="vLLM prefix caching; SGLang's radix cache is always on."
     )
-    chat_template: str | None = Field(None, description="Chat template path in the image.")
-    tool_call_parser: str | None = Field(None, description="Tool-call parser name.")
+    chat_template: f.AbsolutePath | None = Field(
+        None, description="Chat template path in the image (absolute).")
+    tool_call_parser: f.ParserName | None = Field(None, description="Tool-call parser name.")
     enforce_eager: bool = Field(False, description="vLLM: disable CUDA graphs.")
     limit_mm_per_prompt: dict[str, int] | None = Field(
         None, description="vLLM: max multimodal items per prompt, e.g. {image: 2}."
@@ -59,21 +57,10 @@ class EngineArgs(StrictModel):
     disable_custom_all_reduce: bool = Field(
         False, description="Disable custom all-reduce (GPUs without peer-to-peer links hang)."
     )
-    extra_args: list[str] = Field(
+    extra_args: f.EngineFlags = Field(
         default_factory=list,
         description="Further engine flags, passed verbatim; may not repeat a mapped flag (R8).",
     )
-
-    @field_validator("extra_args")
-    @classmethod
-    def _no_reserved(cls, value: list[str]) -> list[str]:
-        reserved = engines.reserved_in_extra_args(value)
-        if reserved:
-            raise ValueError(
-                f"{', '.join(reserved)} is set by the program or a mapped setting; use the "
-                "engine_args key (max_model_len, tensor_parallel_size, ...) instead"
-            )
-        return value
 
 
 class HuggingFaceSource(StrictModel):
@@ -84,20 +71,22 @@ class HuggingFaceSource(StrictModel):
         None, description="Mount `inference-stacks:hf_token` as HF_TOKEN: unset = when set, "
         "true = required (gated models)."
     )
-    revision: str | None = Field(None, description="Model revision (branch, tag or commit).")
+    revision: f.Revision | None = Field(
+        None, description="Model revision (branch, tag or commit).")
 
 
 class S3Source(StrictModel):
     """Weights in S3 or an S3-compatible store, downloaded before the engine starts (R19)."""
 
     type: Literal["s3"] = Field(description="Source kind.")
-    bucket: str = Field(min_length=3, description="Bucket name.")
-    prefix: str = Field("", description="Key prefix holding config.json and *.safetensors.")
-    region: str | None = Field(None, description="Bucket region.")
-    endpoint_url: str | None = Field(
+    bucket: f.S3Bucket = Field(description="Bucket name.")
+    prefix: f.S3Prefix = Field(
+        "", description="Key prefix holding config.json and *.safetensors.")
+    region: f.AwsRegion | None = Field(None, description="Bucket region.")
+    endpoint_url: f.HttpUrl | None = Field(
         None, description="S3-compatible endpoint URL (on-prem object stores)."
     )
-    credentials_secret: str | None = Field(
+    credentials_secret: f.DnsSubdomain | None = Field(
         None,
         description="Existing Secret with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; none = IRSA.",
     )
@@ -105,21 +94,15 @@ class S3Source(StrictModel):
         False, description="vLLM streams weights from S3 (runai_streamer) instead of a download."
     )
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL such as https://minio.local:9000")
-        return value
-
 
 class FsxSource(StrictModel):
     """Weights on FSx for Lustre (HyperPod)."""
 
     type: Literal["fsx"] = Field(description="Source kind.")
     file_system_id: str = Field(pattern=r"^fs-[0-9a-f]+$", description="FSx file system id.")
-    mount_name: str | None = Field(None, description="FSx mount name.")
-    path: str = Field("/", description="Directory of the model on the file system.")
+    mount_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,8}$", description="FSx mount name (1-8 characters).")
+    path: f.AbsolutePath = Field("/", description="Directory of the model on the file system.")
 
 
 ModelSource = Annotated[HuggingFaceSource | S3Source | FsxSource, Field(discriminator="type")]
@@ -145,8 +128,9 @@ class ModelCache(StrictModel):
     size: str | None = Field(
         None, description="Cache size; default from the model's weights (x1.3 + 5Gi) or 50Gi."
     )
-    host_path: str = Field("/var/lib/model-cache", description="Node directory for hostpath.")
-    claim_name: str | None = Field(None, description="Existing PVC for type pvc.")
+    host_path: f.AbsolutePath = Field(
+        "/var/lib/model-cache", description="Node directory for hostpath.")
+    claim_name: f.DnsSubdomain | None = Field(None, description="Existing PVC for type pvc.")
 
     @field_validator("size")
     @classmethod
@@ -169,15 +153,18 @@ class Exposure(StrictModel):
     scheme: Literal["internal", "internet-facing"] = Field(
         "internal", description="Load balancer scheme (alb/nlb)."
     )
-    certificate_arn: str | None = Field(None, description="ACM certificate ARN for TLS.")
+    certificate_arn: f.CertificateArn | None = Field(
+        None, description="ACM certificate ARN for TLS.")
     inbound_cidrs: list[str] = Field(
         default_factory=list, description="CIDRs allowed to reach an internet-facing LB."
     )
     idle_timeout_seconds: int = Field(
         300, ge=300, le=4000, description="ALB idle timeout; >= 300 s for long streams (R23)."
     )
-    group_name: str | None = Field(None, description="ALB IngressGroup to share one ALB.")
-    hostname: str | None = Field(None, description="DNS name routed to the ALB (Ingress host).")
+    group_name: f.AlbGroupName | None = Field(
+        None, description="ALB IngressGroup to share one ALB.")
+    hostname: f.Hostname | None = Field(
+        None, description="DNS name routed to the ALB (Ingress host).")
     allow_world: bool = Field(
         False, description="Explicitly allow a world range (0.0.0.0/0, ::/0) in inbound_cidrs.")
 
@@ -228,7 +215,14 @@ class Resources(StrictModel):
     memory: str = Field("12Gi", description="Memory request and limit (fits g5.xlarge).")
     shm_size: str = Field("8Gi", description="/dev/shm size for tensor-parallel pods (R21).")
 
-    @field_validator("cpu", "memory", "shm_size")
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        if not _CPU.match(value) or float(value.rstrip("m")) <= 0:
+            raise ValueError("must be a positive CPU quantity such as 2, 0.5 or 500m")
+        return value
+
+    @field_validator("memory", "shm_size")
     @classmethod
     def _quantities(cls, value: str) -> str | None:
         return _quantity(value)
@@ -261,7 +255,8 @@ class KvCacheConfig(StrictModel):
     l2_backend: Literal["redis", "tieredstorage"] | None = Field(
         None, description="L2 backend; tieredstorage has failed in the field (experimental)."
     )
-    l2_redis_url: str | None = Field(None, description="Redis URL for the redis L2 backend.")
+    l2_redis_url: f.RedisUrl | None = Field(
+        None, description="Redis URL for the redis L2 backend.")
     experimental_tieredstorage: bool = Field(
         False, description="Explicit opt-in for the tieredstorage L2 backend."
     )
@@ -331,12 +326,13 @@ class AutoscalingConfig(StrictModel):
                                     description="How often KEDA runs the query (>= scrape).")
     scale_to_zero: bool = Field(
         False, description="Opt-in: no replica when idle (cold start: node + image + weights).")
-    prometheus_server_address: str | None = Field(
-        None, pattern=r"^https?://[^\s\"'{}]+$",
+    prometheus_server_address: f.HttpUrl | None = Field(
+        None,
         description="Prometheus the query runs against; default the stack's own (HyperPod: an "
         "Amazon Managed Prometheus workspace URL).")
     query: str | None = Field(
-        None, description="PromQL override; default the endpoint's total queue (one sample).")
+        None, min_length=1,
+        description="PromQL override; default the endpoint's total queue (one sample).")
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingConfig:
@@ -353,8 +349,8 @@ class EndpointConfig(StrictModel):
     profile: Literal["upstream", "sagemaker-dlc"] = Field(
         "upstream", description="Engine image profile; sets port and command (R6)."
     )
-    model: str = Field(min_length=1, description="Model id, e.g. Qwen/Qwen3-0.6B.")
-    served_model_name: str | None = Field(
+    model: f.ModelId = Field(description="Model id, e.g. Qwen/Qwen3-0.6B.")
+    served_model_name: f.ServedModelName | None = Field(
         None, description="Name clients send; default the model id's last segment (R5)."
     )
     source: ModelSource = Field(
@@ -371,7 +367,7 @@ class EndpointConfig(StrictModel):
     api_key: bool = Field(True, description="Generate an API key (Pulumi secret) (R15, R24).")
     probes: Probes = Field(default_factory=Probes, description="Health probes (R1, R2).")
     resources: Resources = Field(default_factory=Resources, description="CPU/memory.")
-    env: dict[str, str] = Field(default_factory=dict, description="Extra container env.")
+    env: f.EnvVars = Field(default_factory=dict, description="Extra container env.")
     slos: Slos | None = Field(None, description="Overrides `inference-stacks:slos`.")
     kv_cache: KvCacheConfig | None = Field(
         None, description="HyperPod KV cache tiers; vLLM only (R10, R11)."

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from components.observability_config import ObservabilityConfig
+from infra.config import formats as f
 from infra.config.base import StrictModel
 from infra.config.batch import BatchJobConfig
 from infra.config.endpoint import EndpointConfig, Slos
@@ -37,7 +38,7 @@ class StackBase(StrictModel):
         None, description="Metrics, dashboards and alerts; default per platform (bundled on "
         "eks and k3s-workload, none elsewhere).")
     slos: Slos = Field(default_factory=Slos, description="Default benchmark SLOs per endpoint.")
-    hf_token: str | None = Field(
+    hf_token: f.Token | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."
     )
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 
-from infra.config.base import NAMESPACE, Problem, key_path
+from pydantic import ValidationError
+
+from components import names
+from infra.config.base import NAMESPACE, Problem, key_path, problems_from_validation
+from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
 from infra.validate.placement import PlacementError
 from infra.validate.registry import PLATFORMS, PlatformRules
 from infra.validate.rules import check_endpoint, check_gpu_fit
 
 _ENDPOINT = f"{NAMESPACE}:endpoints"
+
+
+# Endpoint fields a batch job sets under another name (`as_endpoint`).
+_JOB_FIELD = {"replicas": "parallelism"}
 
 
 def _at(index: int, *parts: str | int) -> str:
@@ -35,17 +43,34 @@ def check_batch_jobs(config: StackConfig, spec: PlatformRules) -> list[Problem]:
         where = ", ".join(sorted(n for n, p in PLATFORMS.items() if p.batch_jobs))
         return [Problem(f"{NAMESPACE}:batch_jobs", f"platform {config.platform} runs no batch "
                         f"jobs; they run on {where}")]
-    jobs = Counter((j.namespace, j.name) for j in config.batch_jobs)
+    jobs = Counter(j.name for j in config.batch_jobs)
+    names_seen = [j.name for j in config.batch_jobs]
     endpoints = {(e.namespace, e.name) for e in config.endpoints}
+    others = [e.name for e in config.endpoints] + [j.name for j in config.batch_jobs]
     for index, job in enumerate(config.batch_jobs):
         identity = (job.namespace, job.name)
-        if jobs[identity] > 1:
-            problems.append(Problem(_at(index, "name"), f"{job.name!r} is used twice"))
+        if jobs[job.name] > 1 and (first := names_seen.index(job.name)) < index:
+            problems.append(Problem(_at(index, "name"), (
+                f"{job.name!r} is used twice (also batch_jobs[{first}]); batch job names must "
+                "be unique in the stack, whatever the namespace (outputs and Pulumi resources "
+                "are keyed by them)")))
+        derived = names.derived_from(job.name, others)
+        if derived is not None:
+            problems.append(Problem(_at(index, "name"), (
+                f"{job.name!r} is the name the program gives the {derived[1]!r} objects of "
+                f"{derived[0]!r} (an endpoint or batch job of this stack); rename one")))
         if identity in endpoints:
             problems.append(Problem(_at(index, "name"), (
                 f"{job.name!r} is also an endpoint in namespace {job.namespace!r}; their "
                 "Secrets would collide, rename one")))
-        endpoint = job.as_endpoint()
+        try:
+            endpoint = job.as_endpoint()
+        except ValidationError as exc:  # a bound the endpoint has and the job model lacks
+            for problem in problems_from_validation(exc, EndpointConfig, (_at(index),)):
+                field = _JOB_FIELD.get(problem.path.rsplit(".", 1)[-1])
+                path = problem.path.rsplit(".", 1)[0] + f".{field}" if field else problem.path
+                problems.append(Problem(path, problem.message))
+            continue
         problems += _moved(check_endpoint(index, endpoint, config.hf_token is not None), index)
         try:
             placement = spec.place(endpoint, config.platform_settings)

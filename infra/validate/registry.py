@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from components.names import NameBudget, default_budget
 from infra.config.base import Problem
 from infra.config.endpoint import EndpointConfig
 from infra.validate.placement import Placement
@@ -31,6 +32,8 @@ class PlatformRules:
     kubernetes_version: Callable[[Any], str]
     features: frozenset[str] = frozenset()  # which of OPTIONAL_FEATURES it implements
     batch_jobs: bool = True  # runs `batch_jobs` (engine pods as Kubernetes Jobs)
+    # How long an endpoint name may be here: the longest name derived from it must fit (R13).
+    name_budget: Callable[[EndpointConfig], NameBudget] = lambda _: default_budget()
 
 
 def _version(settings: Any) -> str:
@@ -49,5 +52,6 @@ PLATFORMS: dict[str, PlatformRules] = {
     "k3s-workload": PlatformRules("k3s-workload", k3s_workload.place, k3s_workload.check,
                                   _version, features=_KEDA),
     "hyperpod": PlatformRules("hyperpod", hyperpod.place, hyperpod.check, _version,
-                              features=frozenset(OPTIONAL_FEATURES), batch_jobs=False),
+                              features=frozenset(OPTIONAL_FEATURES), batch_jobs=False,
+                              name_budget=hyperpod.name_budget),
 }

@@ -8,11 +8,10 @@ parallel size, GPU placement (R3, R25), dtype vs compute capability (R4), and th
 
 from __future__ import annotations
 
-from collections import Counter
-
 from components import engines, names
 from components.gpu_catalog import default_dtype
 from components.model_catalog import check_memory_fit, exceeds_native_context, is_gated
+from components.router_manifests import DEFAULT_PROMETHEUS_PORT
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import HyperPodStack, StackConfig
@@ -28,12 +27,10 @@ def _at(index: int, *parts: str | int) -> str:
 
 def check_stack(config: StackConfig, spec: PlatformRules) -> list[Problem]:
     """Every cross-field problem of the stack, endpoint by endpoint, then the platform's."""
-    problems: list[Problem] = []
-    counts = Counter((e.namespace, e.name) for e in config.endpoints)
+    problems = check_identities(config) + check_router_ports(config)
     for index, endpoint in enumerate(config.endpoints):
-        if counts[(endpoint.namespace, endpoint.name)] > 1:
-            problems.append(Problem(_at(index, "name"), f"{endpoint.name!r} is used twice"))
-        problems += check_endpoint(index, endpoint, config.hf_token is not None)
+        problems += check_endpoint(index, endpoint, config.hf_token is not None,
+                                   spec.name_budget(endpoint))
         try:
             placement = spec.place(endpoint, config.platform_settings)
         except PlacementError as exc:
@@ -41,6 +38,53 @@ def check_stack(config: StackConfig, spec: PlatformRules) -> list[Problem]:
             continue
         problems += check_gpu_fit(index, endpoint, placement)
     return problems + _platform_features(config, spec) + spec.check(config)
+
+
+def check_identities(config: StackConfig) -> list[Problem]:
+    """Endpoint names are unique in the stack, whatever the namespace: outputs are keyed by
+    name and so are Pulumi resource names (URNs); and no endpoint is named like an object the
+    program derives from another endpoint's name (`x-router`, `x-api-key`, `x-nlb`, ...)."""
+    problems = []
+    first: dict[str, int] = {}
+    others = [e.name for e in config.endpoints] + [j.name for j in config.batch_jobs]
+    for index, endpoint in enumerate(config.endpoints):
+        name = endpoint.name
+        if name in first:
+            problems.append(Problem(_at(index, "name"), (
+                f"{name!r} is used twice (also endpoints[{first[name]}]); endpoint names must "
+                "be unique in the stack, whatever the namespace: outputs and Pulumi resource "
+                "names are keyed by them")))
+            continue
+        first[name] = index
+        derived = names.derived_from(name, others)
+        if derived is not None:
+            problems.append(Problem(_at(index, "name"), (
+                f"{name!r} is the name the program gives the {derived[1]!r} objects of "
+                f"{derived[0]!r} (an endpoint or batch job of this stack); rename one")))
+    return problems
+
+
+def check_router_ports(config: StackConfig) -> list[Problem]:
+    """Router metrics ports: distinct among the stack's routers (they may share a host) and
+    not the router's own HTTP port (the endpoint's engine port, R6)."""
+    problems = []
+    seen: dict[int, int] = {}
+    routed = [(i, e) for i, e in enumerate(config.endpoints) if e.router is not None]
+    for position, (index, endpoint) in enumerate(routed):
+        assert endpoint.router is not None
+        explicit = endpoint.router.prometheus_port
+        port = explicit if explicit is not None else DEFAULT_PROMETHEUS_PORT + position
+        profile = engines.engine_profile(endpoint.engine, endpoint.profile)
+        where = _at(index, "router", "prometheus_port")
+        if profile is not None and port == profile.port:
+            problems.append(Problem(where, f"{port} is also the router's HTTP port (the "
+                                    f"{endpoint.engine} port, R6); pick another"))
+        elif port in seen:
+            problems.append(Problem(where, f"{port} is also the metrics port of the router of "
+                                    f"endpoints[{seen[port]}]; routers that share a host "
+                                    "need their own (omit it for 29000 + position)"))
+        seen.setdefault(port, index)
+    return problems
 
 
 def _platform_features(config: StackConfig, spec: PlatformRules) -> list[Problem]:
@@ -56,11 +100,13 @@ def _platform_features(config: StackConfig, spec: PlatformRules) -> list[Problem
     return problems
 
 
-def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool) -> list[Problem]:
-    """Rules within one endpoint that need more than one field."""
+def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool,
+                   budget: names.NameBudget | None = None) -> list[Problem]:
+    """Rules within one endpoint that need more than one field. `budget` is the platform's
+    name budget (R13), so one name problem is one line with the budget that applies."""
     problems = [
         Problem(_at(index, "name"), text)
-        for text in names.check_name(endpoint.name, names.endpoint_name_budget(), "name")
+        for text in names.check_name(endpoint.name, budget or names.default_budget(), "name")
     ]
     problems += [
         Problem(_at(index, "namespace"), text)

@@ -203,7 +203,8 @@ def test_r24_internet_facing_needs_tls_cidrs_and_api_key() -> None:
     assert "endpoints[0].exposure" in problem
     assert "certificate_arn" in problem and "inbound_cidrs" in problem
     config = k8s_config(api_key=False, exposure={
-        "type": "alb", "scheme": "internet-facing", "certificate_arn": "arn:aws:acm:x",
+        "type": "alb", "scheme": "internet-facing",
+        "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d",
         "inbound_cidrs": ["203.0.113.0/24"]})
     config["kubernetes"] = lb
     assert "endpoints[0].api_key" in _one(config)

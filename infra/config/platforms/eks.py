@@ -12,12 +12,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from components.gpu_catalog import known_instance_types, lookup_instance_type
-from infra.config.base import StrictModel, cidrs, vpc_cidr
+from infra.config import formats as f
+from infra.config.base import StrictModel, cidrs, principal_arns, vpc_cidr
 
 LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
 DEFAULT_LOG_TYPES: tuple[LogType, ...] = ("api", "audit", "authenticator")
 _NAME = r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$"
-_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:(role|user|assumed-role)/\S+$")
 
 
 def _check_cidrs(value: list[str]) -> list[str]:
@@ -37,7 +37,7 @@ class VpcSettings(StrictModel):
     availability_zones: int = Field(
         2, ge=2, le=6, description="AZs for a new VPC (from aws.get_availability_zones)."
     )
-    availability_zone_names: list[str] = Field(
+    availability_zone_names: f.AwsZones = Field(
         default_factory=list,
         description="Pin the AZs (e.g. where the GPU type is offered); default: the first "
         "`availability_zones` available ones from aws.get_availability_zones.",
@@ -81,7 +81,7 @@ class VpcSettings(StrictModel):
 class SystemNodes(StrictModel):
     """The small CPU node group for add-ons (LB controller, CoreDNS); no GPU taint."""
 
-    instance_type: str = Field("m6i.large", description="CPU instance type, pinned.")
+    instance_type: f.InstanceType = Field("m6i.large", description="CPU instance type, pinned.")
     min_size: int = Field(2, ge=1, description="Minimum nodes.")
     desired_size: int = Field(2, ge=1, description="Desired nodes.")
     max_size: int = Field(4, ge=1, description="Maximum nodes.")
@@ -112,7 +112,7 @@ class GpuPool(StrictModel):
         200, ge=50, le=16384,
         description="Encrypted root volume, GiB: images plus emptyDir model caches (R18).",
     )
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra node labels.")
+    labels: f.K8sLabels = Field(default_factory=dict, description="Extra node labels.")
 
     @field_validator("instance_types")
     @classmethod
@@ -139,7 +139,8 @@ class GpuPool(StrictModel):
 class KarpenterSettings(StrictModel):
     """Karpenter NodePools per GPU pool; Karpenter and the EC2NodeClass exist already."""
 
-    node_class: str = Field("default", description="EC2NodeClass name the NodePools use.")
+    node_class: f.DnsSubdomain = Field(
+        "default", description="EC2NodeClass name the NodePools use.")
     gpu_limit: int = Field(8, ge=1, description="Max GPUs per NodePool (cost guard).")
 
 
@@ -182,7 +183,7 @@ class EksSettings(StrictModel):
     aws_load_balancer_controller: bool = Field(
         True, description="Install the AWS Load Balancer Controller (needed for alb/nlb)."
     )
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every AWS resource.")
+    tags: f.AwsTags = Field(default_factory=dict, description="Tags on every AWS resource.")
 
     _cidrs = field_validator("api_public_access_cidrs")(classmethod(
         lambda cls, v: _check_cidrs(v)))
@@ -190,10 +191,7 @@ class EksSettings(StrictModel):
     @field_validator("admin_principal_arns")
     @classmethod
     def _arns(cls, value: list[str]) -> list[str]:
-        if bad := [a for a in value if not _ARN.match(a)]:
-            raise ValueError(f"not IAM role/user ARNs: {', '.join(bad)} "
-                             "(e.g. arn:aws:iam::123456789012:role/Admin)")
-        return value
+        return principal_arns(value)
 
     @field_validator("gpu_pools")
     @classmethod

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from infra.config.base import StrictModel, cidrs, vpc_cidr
+from infra.config import formats as f
+from infra.config.base import StrictModel, cidrs, principal_arns, vpc_cidr
 
 SUPPORTED_KUBERNETES = ("1.28", "1.29", "1.30", "1.31", "1.32", "1.33")  # HyperPod EKS guide
 _GROUP_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
@@ -19,7 +20,7 @@ class InstanceGroupConfig(StrictModel):
     name: str = Field(pattern=_GROUP_NAME, description="Instance group name.")
     role: Literal["system", "gpu"] = Field(
         description="system: the operator and add-ons; gpu: inference workers.")
-    instance_type: str = Field(pattern=r"^ml\.", description="SageMaker instance type (ml.*).")
+    instance_type: f.MlInstanceType = Field(description="SageMaker instance type (ml.*).")
     count: int = Field(1, ge=1, le=256, description="Instances in the group.")
     ebs_volume_gb: int | None = Field(
         None, ge=1, le=16384, description="Extra EBS volume per instance (images, weights).")
@@ -48,7 +49,7 @@ class HyperPodSettings(StrictModel):
         return value
     vpc_cidr: str = Field("10.0.0.0/16", description="VPC CIDR (/20 or larger).")
     availability_zones: int = Field(2, ge=2, le=6, description="AZs (EKS needs two).")
-    availability_zone_names: list[str] = Field(
+    availability_zone_names: f.AwsZones = Field(
         default_factory=list, description="Pin AZs (ones offering the GPU types); default the "
         "first `availability_zones` available ones.")
     api_public_access_cidrs: list[str] = Field(
@@ -57,24 +58,30 @@ class HyperPodSettings(StrictModel):
         False, description="Explicitly allow a world range in api_public_access_cidrs (R24).")
     admin_principal_arns: list[str] = Field(
         default_factory=list, description="IAM principals granted cluster admin (access entries).")
-    eks_system_instance_type: str = Field(
+    eks_system_instance_type: f.InstanceType = Field(
         "m5.xlarge", description="EKS node group that runs the dependency chart before HyperPod.")
     eks_system_nodes: int = Field(1, ge=1, le=10, description="Nodes in that group.")
     instance_groups: list[InstanceGroupConfig] = Field(
         min_length=2, description="HyperPod instance groups: one system group and GPU groups.")
-    dependency_chart_path: str = Field(
+    dependency_chart_path: f.ChartPath = Field(
         "vendor/sagemaker-hyperpod-cli/helm_chart/HyperPodHelmChart",
         description="Checkout of HyperPod's dependency chart (it is not in a Helm repository).")
     prefetch_models: bool = Field(
         False, description="Prefetch weights to RAM (never with KV cache tiers, R11).")
     router_service_suffix: str = Field(
-        "-default-router", description="Suffix of the router Service the operator creates.")
+        "-default-router", pattern=r"^-[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$",
+        description="Suffix of the router Service the operator creates.")
     router_port: int = Field(8000, ge=1, le=65535, description="Port of that router Service.")
 
     @field_validator("api_public_access_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         return cidrs(value)
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _arns(cls, value: list[str]) -> list[str]:
+        return principal_arns(value)
 
     @field_validator("vpc_cidr")
     @classmethod

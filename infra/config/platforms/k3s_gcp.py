@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from infra.config import formats as f
 from infra.config.base import StrictModel, cidr, cidrs
 
 # github.com/k3s-io/k3s release v1.33.10+k3s1 = Kubernetes 1.33.10, the latest 1.33 patch
@@ -20,8 +21,9 @@ class K3sGcpSettings(StrictModel):
     name: str = Field("k3s-l4", pattern=r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$",
                       description="Prefix of every GCP resource name (<= 20 characters).")
     project: str = Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", description="GCP project id.")
-    region: str = Field("us-central1", description="GCP region of the subnet and static IP.")
-    zone: str = Field("us-central1-a", description="Zone of the VMs (must have G2 capacity).")
+    region: f.GcpRegion = Field("us-central1",
+                                description="GCP region of the subnet and static IP.")
+    zone: f.GcpZone = Field("us-central1-a", description="Zone of the VMs (must have G2 capacity).")
     gpu: str = Field("L4", description="GPU the cluster is for; checked with machine_type (R25).")
     machine_type: str = Field(
         "g2-standard-48", description="Machine type of every node; GPUs per node come from the "
@@ -36,19 +38,20 @@ class K3sGcpSettings(StrictModel):
         False, description="Open the NodePort range 30000-32767 to admin_cidrs.")
     subnet_cidr: str = Field("10.40.0.0/24", description="Primary range of the cluster subnet.")
     image_project: str = Field("deeplearning-platform-release",
+                               pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$",
                                description="Project of the Deep Learning VM images.")
     image_family: str = Field(
-        "common-cu129-ubuntu-2204-nvidia-580",
+        "common-cu129-ubuntu-2204-nvidia-580", pattern=r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
         description="DLVM image family; it ships the NVIDIA driver (no 10-20 min install).")
     model_cache_gb: int = Field(200, ge=20, le=4000,
                                 description="Model cache on the boot disk, GB (R18).")
-    model_cache_dir: str = Field("/var/lib/model-cache", pattern=r"^/[^\s]*$",
+    model_cache_dir: f.AbsolutePath = Field("/var/lib/model-cache",
                                  description="hostPath directory of the model cache.")
     k3s_version: str = Field(K3S_VERSION, pattern=r"^v1\.[0-9]+\.[0-9]+\+k3s[0-9]+$",
                              description="Pinned K3s release.")
     toolkit_version: str = Field(TOOLKIT_VERSION, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
                                  description="Pinned NVIDIA Container Toolkit version.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels on GCP resources.")
+    labels: f.GcpLabels = Field(default_factory=dict, description="Labels on GCP resources.")
 
     @field_validator("admin_cidrs")
     @classmethod

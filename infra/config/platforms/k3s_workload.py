@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from components.platforms.nvidia_device_plugin import DEVICE_PLUGIN_IMAGE
+from infra.config import formats as f
 from infra.config.base import StrictModel
 
 
@@ -17,7 +18,7 @@ class K3sWorkloadSettings(StrictModel):
     kubernetes_version: str = Field(
         "1.33", pattern=r"^1\.[0-9]+$",
         description="Kubernetes minor of the cluster's K3s (schema validation).")
-    device_plugin_image: str = Field(
-        DEVICE_PLUGIN_IMAGE, pattern=r"^[^\s:]+:[^\s]+$",
+    device_plugin_image: f.ImageReference = Field(
+        DEVICE_PLUGIN_IMAGE,
         description="NVIDIA device plugin image, pinned.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from infra.config import formats as f
 from infra.config.base import StrictModel
 
 
@@ -20,8 +21,9 @@ class KubernetesSettings(StrictModel):
     aws_load_balancer_controller: bool = Field(
         False, description="The cluster runs the AWS Load Balancer Controller (allows alb/nlb)."
     )
-    aws_region: str | None = Field(None, description="AWS region of the cluster, if on AWS.")
-    gpu_node_selector: dict[str, str] = Field(
+    aws_region: f.AwsRegion | None = Field(
+        None, description="AWS region of the cluster, if on AWS.")
+    gpu_node_selector: f.K8sLabels = Field(
         default_factory=dict, description="Extra node labels GPU pods must match."
     )
     load_balancer_cidrs: list[str] = Field(
@@ -30,7 +32,7 @@ class KubernetesSettings(StrictModel):
     keda_installed: bool = Field(
         False, description="The cluster already runs KEDA: autoscaled endpoints do not "
         "install it.")
-    runtime_class: str | None = Field(
+    runtime_class: f.DnsSubdomain | None = Field(
         None, description="RuntimeClass for GPU pods (nvidia on K3s); default none."
     )
 

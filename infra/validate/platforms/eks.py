@@ -14,7 +14,7 @@ from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.eks import EksSettings, GpuPool
 from infra.config.stack import EksStack
-from infra.validate.placement import Placement, PlacementError
+from infra.validate.placement import INSTANCE_TYPE_LABEL, Placement, PlacementError
 from infra.validate.sizing import cache_size
 
 SECTION = f"{NAMESPACE}:eks"
@@ -175,6 +175,10 @@ def check(config: EksStack) -> list[Problem]:
         problems += _endpoint_problems(index, endpoint, settings, gpus_by_pool)
     needed = nodes_needed(config)
     for i, pool in enumerate(settings.gpu_pools):
+        if reserved := sorted(set(pool.labels) & {POOL_LABEL, INSTANCE_TYPE_LABEL}):
+            problems.append(Problem(f"{SECTION}.gpu_pools[{i}].labels", (
+                f"{', '.join(reserved)} is set by the program: endpoints are pinned by it (R3); "
+                "remove it")))
         # Whatever the autoscaling mode: the node group is sized to the demand (platform eks
         # raises desired_size to it) and Karpenter NodePools are capped by the same pools.
         if needed[pool.name] > pool.max_size:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from components import engines
-from components import hyperpod_manifest as hp
+from components import engines, names
 from components.gpu_catalog import (
     SAGEMAKER_CPU_TYPES,
     known_instance_types,
@@ -42,6 +41,11 @@ SYSTEM_GROUP_MINIMUM = "ml.c5.4xlarge"  # the operator and its dependencies need
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
+def name_budget(endpoint: EndpointConfig) -> names.NameBudget:
+    """The operator's budget (R13), which the shared name rule applies on this platform."""
+    return names.hyperpod_budget(endpoint.autoscaling is not None)
+
+
 def place(endpoint: EndpointConfig, settings: HyperPodSettings) -> Placement:
     """The endpoint runs on an `ml.` GPU type of one of the stack's GPU instance groups."""
     request = endpoint.gpu
@@ -71,11 +75,13 @@ def place(endpoint: EndpointConfig, settings: HyperPodSettings) -> Placement:
 
 def _group_problems(settings: HyperPodSettings) -> list[Problem]:
     problems = []
-    names = [g.name for g in settings.instance_groups]
+    group_names = [g.name for g in settings.instance_groups]
     for index, group in enumerate(settings.instance_groups):
         at = f"{SECTION}." + key_path("instance_groups", index)
-        if names.count(group.name) > 1:
-            problems.append(Problem(f"{at}.name", f"{group.name!r} is used twice"))
+        if (first := group_names.index(group.name)) < index:
+            problems.append(Problem(f"{at}.name", f"{group.name!r} is used twice (also "
+                                    f"instance_groups[{first}]); instance group names are "
+                                    "unique in the cluster"))
         if group.role == "system" and not sagemaker_cpu_type_at_least(
                 group.instance_type, SYSTEM_GROUP_MINIMUM):
             allowed = sorted(t for t in SAGEMAKER_CPU_TYPES
@@ -99,10 +105,6 @@ def _group_problems(settings: HyperPodSettings) -> list[Problem]:
 def _endpoint_problems(index: int, endpoint: EndpointConfig) -> list[Problem]:
     at = f"{NAMESPACE}:" + key_path("endpoints", index)
     problems = []
-    try:
-        hp.hyperpod_name(endpoint.name)
-    except hp.HyperPodRenderError as exc:
-        problems.append(Problem(f"{at}.name", str(exc)))
     exposure = endpoint.exposure
     if exposure.type == "nlb":
         problems.append(Problem(f"{at}.exposure.type", "'nlb' is not available on hyperpod; use "

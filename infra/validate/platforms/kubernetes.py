@@ -9,7 +9,7 @@ from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.kubernetes import KubernetesSettings
 from infra.config.stack import KubernetesStack
-from infra.validate.placement import Placement, PlacementError
+from infra.validate.placement import INSTANCE_TYPE_LABEL, Placement, PlacementError
 
 
 def place(endpoint: EndpointConfig, settings: KubernetesSettings) -> Placement:
@@ -59,6 +59,10 @@ def check(config: KubernetesStack) -> list[Problem]:
             ))
         if isinstance(endpoint.source, FsxSource):
             problems.append(Problem(f"{at}.source.type", "'fsx' is only for platform hyperpod"))
+    if INSTANCE_TYPE_LABEL in settings.gpu_node_selector:
+        problems.append(Problem(f"{NAMESPACE}:kubernetes.gpu_node_selector", (
+            f"{INSTANCE_TYPE_LABEL} comes from each endpoint's gpu.instance_type (R3) and would "
+            "override it; remove it here")))
     if settings.kubeconfig_path and not Path(settings.kubeconfig_path).expanduser().is_file():
         problems.append(Problem(f"{NAMESPACE}:kubernetes.kubeconfig_path",
                                 f"{settings.kubeconfig_path!r} is not a file"))
