@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -77,7 +78,7 @@ class HyperPodCluster(pulumi.ComponentResource):
         script = aws.s3.BucketObjectv2(
             f"{name}-on-create", bucket=bucket.id, key=f"{LIFECYCLE_PREFIX}/{ON_CREATE}",
             content=(TEMPLATES / ON_CREATE).read_text(encoding="utf-8"), opts=child)
-        role, role_policies = self._execution_role(name, bucket)
+        role, role_policies = self._execution_role(name, bucket, args.eks_cluster_arn)
         chart: list[pulumi.Resource] = []
         if args.dependency_chart_path is not None:
             chart.append(k8s.helm.v3.Release(
@@ -107,12 +108,16 @@ class HyperPodCluster(pulumi.ComponentResource):
         self.arn = cluster.cluster_arn
         self.register_outputs({"arn": self.arn})
 
-    def _execution_role(self, name: str, bucket: aws.s3.Bucket
+    def _execution_role(self, name: str, bucket: aws.s3.Bucket, eks_cluster_arn: Any
                         ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
         child = pulumi.ResourceOptions(parent=self)
+        eks_arn = pulumi.Output.from_input(eks_cluster_arn)
+        # Confused-deputy guard: SageMaker may assume the role only for this account's
+        # HyperPod clusters in this region (the cluster's own ARN is not known before it).
         role = aws.iam.Role(
             f"{name}-instances",
-            assume_role_policy=iam.to_json(iam.service_trust_policy(hpp.SAGEMAKER_SERVICE)),
+            assume_role_policy=eks_arn.apply(
+                lambda arn: iam.to_json(hpp.instance_role_trust(arn))),
             opts=child)
         managed = aws.iam.RolePolicyAttachment(
             f"{name}-instances-managed", role=role.name,
@@ -121,7 +126,14 @@ class HyperPodCluster(pulumi.ComponentResource):
             f"{name}-instances-lifecycle", role=role.id,
             policy=bucket.arn.apply(lambda arn: iam.to_json(hpp.lifecycle_read_policy(arn))),
             opts=child)
-        return role, [managed, lifecycle]
+        # What EKS nodes need beyond the managed policy: ENIs for the VPC CNI, ECR pulls, EKS
+        # Pod Identity for this one cluster (AWS's HyperPod EKS template, narrowed).
+        nodes = aws.iam.RolePolicy(
+            f"{name}-instances-nodes", role=role.id,
+            policy=eks_arn.apply(
+                lambda arn: iam.to_json(hpp.instance_node_policy_of(arn))),
+            opts=child)
+        return role, [managed, lifecycle, nodes]
 
 
 def _group(group: InstanceGroup, role_arn: pulumi.Input[str],

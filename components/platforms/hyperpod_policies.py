@@ -200,6 +200,18 @@ def instance_node_policy(region: str, account_id: str, eks_cluster_name: str | N
     ])
 
 
+def instance_role_trust(eks_cluster_arn: str) -> dict[str, Any]:
+    """The instance role's trust, from the orchestrating EKS cluster's ARN (same account and
+    region as the HyperPod cluster it serves)."""
+    partition, region, account = arn_parts(eks_cluster_arn)
+    return sagemaker_trust(account, cluster_source_arn(region, account, partition), partition)
+
+
+def instance_node_policy_of(eks_cluster_arn: str) -> dict[str, Any]:
+    partition, region, account = arn_parts(eks_cluster_arn)
+    return instance_node_policy(region, account, eks_cluster_arn.rsplit("/", 1)[-1], partition)
+
+
 def fsx_csi_policy(file_system_ids: list[str], region: str, account_id: str,
                    partition: str = "aws") -> dict[str, Any] | None:
     """FSx CSI controller for statically provisioned volumes on the stack's file systems only,

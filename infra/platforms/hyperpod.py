@@ -32,7 +32,7 @@ from components.platforms.hyperpod_cluster import (
 )
 from components.platforms.hyperpod_endpoint import HyperPodEndpoint, HyperPodEndpointArgs
 from components.platforms.inference_operator import InferenceOperator, InferenceOperatorArgs
-from infra.config.endpoint import S3Source
+from infra.config.endpoint import FsxSource, S3Source
 from infra.config.platforms.hyperpod import HyperPodSettings
 from infra.config.stack import HyperPodStack
 from infra.platforms.base import EndpointRequest, PlatformBuilder, PlatformContext
@@ -92,6 +92,9 @@ def build(config: HyperPodStack) -> HyperPodContext:
         hyperpod_cluster_arn=cluster.arn, alb_controller_policy_json=to_json(controller_policy()),
         model_buckets=sorted({e.source.bucket for e in config.endpoints
                               if isinstance(e.source, S3Source)}),
+        # The FSx CSI role exists only for the file systems the endpoints use.
+        fsx_file_system_ids=sorted({e.source.file_system_id for e in config.endpoints
+                                    if isinstance(e.source, FsxSource)}),
         # The add-ons run pods: they need the cluster and nodes to schedule on.
         depends_on=[eks.system_node_group]), opts=opts)
     return HyperPodContext(

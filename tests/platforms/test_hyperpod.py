@@ -510,3 +510,30 @@ def test_vendor_script_checks_out_the_commit_and_the_chart(tmp_path: Path) -> No
     assert again.returncode == 0 and "already at" in again.stdout
     other = _vendor("--commit", "0" * 40, "--dest", str(dest), env=env)
     assert other.returncode == 1 and "remove it first" in other.stderr
+
+
+def test_instance_role_trusts_sagemaker_for_this_account_and_gets_node_permissions() -> None:
+    """Issue 12: `aws:SourceAccount`/`SourceArn` on the sagemaker.amazonaws.com trust, and the
+    ENI, ECR and Pod Identity permissions the nodes need (Pod Identity for this cluster only)."""
+    import json as _json
+
+    trust = _json.loads(inputs("hyperpod", "aws:iam/role:Role",
+                               "hyperpod-instances")["assumeRolePolicy"])
+    condition = trust["Statement"][0]["Condition"]
+    assert condition["StringEquals"]["aws:SourceAccount"].isdigit()
+    assert condition["ArnLike"]["aws:SourceArn"].startswith("arn:aws:sagemaker:")
+    nodes = _json.loads(inputs("hyperpod", "aws:iam/rolePolicy:RolePolicy",
+                               "hyperpod-instances-nodes")["policy"])
+    by_sid = {s["Sid"]: s for s in nodes["Statement"]}
+    assert by_sid["EksPodIdentity"]["Resource"] != "*"
+    assert "ecr:BatchGetImage" in by_sid["EcrPull"]["Action"]
+
+
+def test_fsx_csi_role_only_for_fsx_sources() -> None:
+    plain = plan_config(hyperpod_config())
+    fsx = plan_config(hyperpod_config(
+        routing=None, source={"type": "fsx", "file_system_id": "fs-0123456789abcdef0"}))
+    names = [{r["name"] for r in p.resources if r["type"] == "aws:iam/role:Role"}
+             for p in (plain, fsx)]
+    assert not any("fsx" in n for n in names[0]), names[0]
+    assert any("fsx" in n for n in names[1]), names[1]
