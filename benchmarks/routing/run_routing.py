@@ -154,6 +154,19 @@ def _gauges(text: str, names: tuple[str, ...]) -> dict[str, float]:
     return sums
 
 
+# The router's own account of the veto (smg 1.13.0 names; absent on vllm-router).
+ROUTER_METRICS = ("smg_worker_overload_fallback_total", "smg_worker_overload_shed_total",
+                  "smg_workers_overloaded", "smg_worker_liveness_fallback_total")
+
+
+def router_counters(metrics_url: str) -> dict[str, float]:
+    try:
+        page = requests.get(f"{metrics_url}/metrics", timeout=5)
+    except requests.RequestException:
+        return {}
+    return _gauges(page.text, ROUTER_METRICS) if page.ok else {}
+
+
 ENGINE_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running",
                   "vllm:request_success_total")
 
@@ -261,8 +274,8 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
             for config in args.configs:
                 label = f"{case}-{config}"
                 report = out / f"seed{seed}" / f"{label}.json"
-                router, url, _ = start_router(binaries, config, workers,
-                                              scratch / f"{label}.seed{seed}.router.log")
+                router, url, metrics_url = start_router(
+                    binaries, config, workers, scratch / f"{label}.seed{seed}.router.log")
                 outputs = scratch / f"{label}.outputs.json"
                 try:
                     outputs.write_text(json.dumps(router_outputs(engines[0], url, label)))
@@ -271,6 +284,7 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
                     started = time.monotonic()
                     code = run_bench(outputs, report, label, args, datasets[seed], seed)
                     engines_seen = sampler.finish()
+                    counters = router_counters(metrics_url)
                 finally:
                     router.terminate()
                     try:
@@ -287,7 +301,8 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
                              "routing_args": rm.routing_argv(spec),
                              "wall_s": round(time.monotonic() - started, 1),
                              "load_average": os.getloadavg(),
-                             "summary": load_point(report), "engines": engines_seen})
+                             "summary": load_point(report), "engines": engines_seen,
+                             "router_counters": counters})
                 write_summary(args, rows)
                 print(f"{label} seed {seed}: TTFT P99 {rows[-1]['summary']['ttft_ms']['p99']:.0f}"
                       f" ms, shares {[e['share'] for e in engines_seen]}, queue-s "
@@ -325,6 +340,53 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def mechanism_table(rows: list[dict[str, Any]]) -> str:
+    """Per engine: requests completed, share, queue-seconds, peak queue, mean running."""
+    lines = ["| case | seed | config | engine | requests | share | queue-s | max waiting | "
+             "time with a queue | mean running |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for e in row.get("engines", []):
+            lines.append(
+                f"| {row['case']} {row['max_num_seqs']} | {row['seed']} | {row['config']} | "
+                f"{e['engine']} ({row['max_num_seqs'][e['engine']]} seqs) | {e['requests']} | "
+                f"{e['share']:.2f} | {e['queue_seconds']:.1f} | {e['max_waiting']:.0f} | "
+                f"{100 * e['share_of_samples_with_queue']:.0f}% | {e['mean_running']:.1f} |")
+    return "\n".join(lines)
+
+
+def ratio_table(rows: list[dict[str, Any]]) -> str:
+    """TTFT P99 of each config against the control's, per case and seed (negative = better)."""
+    keys = sorted({(r["case"], r["seed"]) for r in rows})
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    lines = ["| config | " + " | ".join(f"{c} seed {s}" for c, s in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for config in configs:
+        cells = []
+        for case, seed in keys:
+            row = next((r for r in rows if (r["case"], r["seed"], r["config"])
+                        == (case, seed, config)), None)
+            control = _control(rows, row) if row else None
+            if row is None or control is None:
+                cells.append("not run")
+                continue
+            p99, base = row["summary"]["ttft_ms"]["p99"], control["summary"]["ttft_ms"]["p99"]
+            cells.append(f"{p99:.0f} ms ({100 * (p99 / base - 1):+.0f}%)")
+        lines.append(f"| {config} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(paths: list[Path]) -> int:
+    """Print the tables of one or more finished (or interrupted) runs' summary.json."""
+    for path in paths:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        rows = summary["rows"]
+        print(f"## {path} (load average at the end {summary.get('load_average')})\n")
+        print(table(rows), "\n")
+        print(ratio_table(rows), "\n")
+        print(mechanism_table(rows), "\n")
+    return 0
+
+
 def write_summary(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     summary = {"rate": args.rate, "num_requests": args.num_requests, "mix": args.mix,
                "short_tokens": args.short_tokens, "long_tokens": args.long_tokens,
@@ -352,7 +414,11 @@ def main() -> int:
     parser.add_argument("--short-tokens", type=int, default=32)
     parser.add_argument("--long-tokens", type=int, default=384)
     parser.add_argument("--seeds", default="0", help="comma-separated; engines stay up")
+    parser.add_argument("--report", type=Path, nargs="+",
+                        help="only print the tables of these summary.json files")
     args = parser.parse_args()
+    if args.report:
+        return report(args.report)
     args.configs = args.configs.split(",")
     for config in args.configs:
         router_spec(config)  # fail on a bad name before starting engines
@@ -367,7 +433,9 @@ def main() -> int:
     for case in args.cases.split(","):
         run_case(case, CASES[case], args, datasets, rows)
     write_summary(args, rows)
-    print(table(rows))
+    print(table(rows), "\n")
+    print(ratio_table(rows), "\n")
+    print(mechanism_table(rows))
     return 0
 
 
