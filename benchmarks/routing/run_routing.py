@@ -271,9 +271,10 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
         workers = [e.base_url for e in engines]
         for seed in args.seeds:
             (out / f"seed{seed}").mkdir(parents=True, exist_ok=True)
-            for config in args.configs:
+            for position, config in enumerate(args.configs):
                 label = f"{case}-{config}"
-                report = out / f"seed{seed}" / f"{label}.json"
+                repeat = args.configs[:position].count(config)  # a config may run twice
+                report = out / f"seed{seed}" / f"{label}{f'-r{repeat + 1}' if repeat else ''}.json"
                 router, url, metrics_url = start_router(
                     binaries, config, workers, scratch / f"{label}.seed{seed}.router.log")
                 outputs = scratch / f"{label}.outputs.json"
@@ -312,9 +313,12 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
             engine.stop()
 
 
-def _control(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
-    return next((r for r in rows if r["config"] == CONTROL and r["case"] == row["case"]
-                 and r["seed"] == row["seed"]), None)
+def _control_p99(rows: list[dict[str, Any]], row: dict[str, Any]) -> float | None:
+    """The control's TTFT P99 in the same case and seed: the mean when it ran more than once
+    (a run can place it first and last, to bracket drift in the machine's other load)."""
+    p99s = [r["summary"]["ttft_ms"]["p99"] for r in rows if r["config"] == CONTROL
+            and r["case"] == row["case"] and r["seed"] == row["seed"]]
+    return sum(p99s) / len(p99s) if p99s else None
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -325,9 +329,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         s = row["summary"]
         ttft, e2e = s["ttft_ms"], s["e2e_ms"]
-        control = _control(rows, row)
-        ratio = (f"{100 * (ttft['p99'] / control['summary']['ttft_ms']['p99'] - 1):+.0f}%"
-                 if control else "n/a")
+        control = _control_p99(rows, row)
+        ratio = f"{100 * (ttft['p99'] / control - 1):+.0f}%" if control else "n/a"
         engines = row.get("engines", [])
         share = "/".join(f"{e['share']:.2f}" for e in engines)
         queue = "/".join(f"{e['queue_seconds']:.1f}" for e in engines)
@@ -355,7 +358,8 @@ def mechanism_table(rows: list[dict[str, Any]]) -> str:
 
 
 def ratio_table(rows: list[dict[str, Any]]) -> str:
-    """TTFT P99 of each config against the control's, per case and seed (negative = better)."""
+    """TTFT P99 of each config against the control's (the mean of its runs), per case and seed
+    (negative = better)."""
     keys = sorted({(r["case"], r["seed"]) for r in rows})
     configs = list(dict.fromkeys(r["config"] for r in rows))
     lines = ["| config | " + " | ".join(f"{c} seed {s}" for c, s in keys) + " |",
@@ -363,14 +367,14 @@ def ratio_table(rows: list[dict[str, Any]]) -> str:
     for config in configs:
         cells = []
         for case, seed in keys:
-            row = next((r for r in rows if (r["case"], r["seed"], r["config"])
-                        == (case, seed, config)), None)
-            control = _control(rows, row) if row else None
-            if row is None or control is None:
+            runs = [r for r in rows if (r["case"], r["seed"], r["config"]) == (case, seed, config)]
+            base = _control_p99(rows, runs[0]) if runs else None
+            if not runs or base is None:
                 cells.append("not run")
                 continue
-            p99, base = row["summary"]["ttft_ms"]["p99"], control["summary"]["ttft_ms"]["p99"]
-            cells.append(f"{p99:.0f} ms ({100 * (p99 / base - 1):+.0f}%)")
+            cells.append(", ".join(f"{r['summary']['ttft_ms']['p99']:.0f} ms "
+                                   f"({100 * (r['summary']['ttft_ms']['p99'] / base - 1):+.0f}%)"
+                                   for r in runs))
         lines.append(f"| {config} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
