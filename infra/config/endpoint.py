@@ -285,9 +285,10 @@ class RouterConfig(StrictModel):
     """A managed router in front of the endpoint's replicas (the managed setup), any platform."""
 
     kind: Literal["vllm-router", "smg"] = Field(
-        "vllm-router", description="Router: vllm-router (balances on its own in-flight counts) or "
-        "smg (polls each engine's /metrics and can route and veto on the engines' queue depth; "
-        "benchmarks/routing/README.md).")
+        "smg", description="Router: smg (polls each engine's /metrics; with the defaults below "
+        "power_of_two on the engines' running + waiting requests, skipping an engine with a "
+        "queue) or vllm-router (balances on its own in-flight counts only). smg measured best "
+        "on unequal replicas, equal on equal ones: benchmarks/routing/README.md.")
     # The policies `vllm-router` 0.1.17 accepts without extra plumbing (`--help`); it has no
     # rendezvous_hash, and kv_aware needs per-engine KV event streams. smg 1.13.0 (`smg launch
     # --help`) names its own: consistent_hashing, least_load, prefix_hash.

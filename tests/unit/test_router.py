@@ -134,6 +134,11 @@ def test_default_policy_is_load_aware_and_unknown_policies_are_rejected() -> Non
     from infra.config.endpoint import RouterConfig
 
     assert RouterConfig().policy == "power_of_two"
+    # The benchmark's winner (benchmarks/routing/README.md): smg, power_of_two on the engines'
+    # requests, veto at 1 waiting request, engine metrics read every second.
+    default = RouterConfig()
+    assert (default.kind, default.load_metric, default.queue_veto) == ("smg", "requests", 1)
+    assert default.load_monitor_interval_seconds == 1 and default.kv_veto is None
     problems = config_problems(k8s_config(router={"policy": "rendezvous_hash"}))
     assert any("router.policy" in p for p in problems), problems
 
