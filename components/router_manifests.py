@@ -1,4 +1,9 @@
-"""Pure builders for a `vllm-router` in front of one endpoint's engine replicas (managed setup).
+"""Pure builders for a managed router in front of one endpoint's engine replicas (managed setup).
+
+Two kinds (`RouterSpec.kind`): `vllm-router`, which balances on its own in-flight counts, and
+`smg` (Shepherd Model Gateway, sglang-router's successor), which polls each engine's `/metrics`
+and can route on, and veto on, the engines' own queue depth. Same Deployment, Service and RBAC
+shape for both; args, image, command, metrics and the worker listing differ per kind.
 
 Facts checked against `vllm-router` 0.1.17 (PyPI; `vllm-router --help` and a local run):
 - it binds 127.0.0.1 and Prometheus to 127.0.0.1:29000 by default, so both hosts are set;
@@ -23,12 +28,39 @@ Facts checked against `vllm-router` 0.1.17 (PyPI; `vllm-router --help` and a loc
   which enforces it (R24). `--api-key` is what the router itself sends when it scrapes the
   engines' `/metrics`, so it gets the endpoint's key too (R15);
 - each process exposes Prometheus on its own port, or the second panics (address in use).
+
+Facts checked against `smg` 1.13.0 (PyPI; `smg launch --help`, its Python argument parser, and
+local runs against mock engines, a fake Kubernetes API server and two vLLM CPU engines):
+- flags are `vllm-router`'s for host, port, policy, discovery (`--service-discovery --selector
+  k=v ... --service-discovery-namespace --service-discovery-port`, default port 80), health
+  checks and Prometheus (default 29000); the image's entry point is `python3 -m smg.launch_router`;
+- discovery lists and watches `/api/v1/namespaces/<ns>/pods?labelSelector=...` and registers only
+  Ready pods as `http://<podIP>:<port>` (a not-Ready pod was skipped), so the same namespaced Role
+  (get/list/watch pods) suffices; outside a cluster it logs "Continuing without service
+  discovery" and stays up with zero workers; discovery switches it to multi-model (IGW) mode,
+  which routes by the served model name it reads from each engine's `/v1/models`;
+- `/health` and `/liveness` are 200 even with zero workers; `/readiness` is 503 ("insufficient
+  healthy workers") until one is healthy and then answers `{"healthy_workers": n,
+  "total_workers": m}`: what smoke reads to see that the router sees every replica;
+- `--api-key` is sent to the engines (health, `/v1/models`, `/metrics`) AND checked on clients:
+  without it or with a wrong one `/v1/*` is 401 at the router; admin routes (`/workers`,
+  `/get_loads`) need it too (unlike vllm-router's);
+- the load monitor polls each engine's `/metrics` every `--load-monitor-interval` s (default
+  10) and reads `vllm:num_requests_waiting`, `vllm:num_requests_running` and
+  `vllm:kv_cache_usage_perc` (SGLang: `num_queue_reqs`, `num_running_reqs`, `token_usage`);
+- worker overload protection is ON by default (8 waiting requests, KV usage 0.8) for every
+  policy: a worker at or above either threshold is left out while another is below them. The KV
+  ceiling is the wrong signal when capacities differ (a small full replica holds little KV), so
+  it is rendered at 1.0 (only a completely full cache vetoes) unless set, and the veto is
+  switched off entirely (`--disable-worker-overload-protection`) when no queue veto is asked for;
+- per-worker metrics on its Prometheus port: `smg_worker_health`, `smg_worker_requests_total`,
+  `smg_engine_waiting_requests`, `smg_engine_running_requests`, `smg_workers_overloaded`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from components.images import parse_image
 from components.pod import container_security_context, pod_security_context
@@ -42,6 +74,20 @@ from components.spec import PART_OF
 # vllm/vllm-router:nightly-20260710-b93cbcb` (or `crane digest`) and set it here or in the
 # stack's `router.image`.
 DEFAULT_IMAGE = "vllm/vllm-router:nightly-20260710-b93cbcb"
+# smg's release workflow pushes `lightseekorg/smg:<version of bindings/python/pyproject.toml>`
+# to Docker Hub; the tag matches the PyPI wheel we verified. No digest could be looked up from
+# here, so it is pinned by tag.
+SMG_IMAGE = "lightseekorg/smg:1.13.0"
+RouterKind = Literal["vllm-router", "smg"]
+KINDS: tuple[RouterKind, ...] = ("vllm-router", "smg")
+DEFAULT_IMAGES = {"vllm-router": DEFAULT_IMAGE, "smg": SMG_IMAGE}
+COMMANDS = {"vllm-router": ["vllm-router"], "smg": ["python3", "-m", "smg.launch_router"]}
+# The router's view of its engines, for smoke: both kinds answer `/readiness` (main port, no key)
+# with {"healthy_workers": n, "total_workers": m}, and export one health gauge per engine URL on
+# their Prometheus port (checked on vllm-router 0.1.17 and smg 1.13.0).
+WORKER_HEALTH_METRICS = {"vllm-router": "vllm_router_worker_health", "smg": "smg_worker_health"}
+# smg's power_of_two compares one of these (`--power-of-two-load-metric`, default expected_wait).
+SMG_LOAD_METRICS = ("expected_wait", "requests", "least_requests")
 DEFAULT_PROMETHEUS_PORT = 29000
 API_KEY_ENV = "ROUTER_API_KEY"
 READINESS_PATH = "/readiness"  # 503 until at least one engine is healthy
@@ -67,6 +113,21 @@ class RouterSpec:
     health_check_interval_seconds: int = 10
     request_timeout_seconds: int = 1800
     extra_labels: dict[str, str] = field(default_factory=dict)
+    kind: RouterKind = "vllm-router"
+    # smg only: how often it polls each engine's /metrics, what power_of_two compares, and the
+    # overload veto (a worker with at least `queue_veto` waiting requests, or KV usage at or
+    # above `kv_veto`, is skipped while another is below). queue_veto None = no veto at all.
+    load_monitor_interval_seconds: int = 1
+    load_metric: str = "requests"
+    queue_veto: int | None = None
+    kv_veto: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"router kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind == "smg" and self.load_metric not in SMG_LOAD_METRICS:
+            raise ValueError(f"smg load metric {self.load_metric!r} is not one of "
+                             f"{', '.join(SMG_LOAD_METRICS)}")
 
     @property
     def name(self) -> str:
@@ -79,7 +140,7 @@ class RouterSpec:
     @property
     def labels(self) -> dict[str, str]:
         return {
-            "app.kubernetes.io/name": "vllm-router",
+            "app.kubernetes.io/name": self.kind,
             **self.selector,
             "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "pulumi",
@@ -96,12 +157,30 @@ def _metadata(spec: RouterSpec, **extra: Any) -> dict[str, Any]:
     return {"name": spec.name, "namespace": spec.namespace, "labels": spec.labels, **extra}
 
 
+def routing_argv(spec: RouterSpec) -> list[str]:
+    """The policy and its load signals: what the local benchmark runs with `--worker-urls`."""
+    argv = ["--policy", spec.policy]
+    if spec.kind != "smg":
+        return argv
+    # Pure load balancing: no tokenizer download from the hub (gated models would need a token).
+    argv += ["--disable-tokenizer-autoload",
+             "--load-monitor-interval", str(spec.load_monitor_interval_seconds)]
+    if spec.policy == "power_of_two":
+        argv += ["--power-of-two-load-metric", spec.load_metric]
+    if spec.queue_veto is None:
+        # smg vetoes at 8 waiting or KV 0.8 by default; no veto asked for means none.
+        return [*argv, "--disable-worker-overload-protection"]
+    kv_veto = 1.0 if spec.kv_veto is None else spec.kv_veto  # 1.0: only a full cache vetoes
+    return [*argv, "--worker-overload-waiting-requests", str(spec.queue_veto),
+            "--worker-overload-token-usage", f"{kv_veto:g}"]
+
+
 def router_argv(spec: RouterSpec) -> list[str]:
-    """Container args after `vllm-router`: discovery of the engine pods by their selector."""
+    """Container args after the router command: discovery of the engine pods by their selector."""
     argv = [
         "--host", "0.0.0.0",
         "--port", str(spec.port),
-        "--policy", spec.policy,
+        *routing_argv(spec),
         "--service-discovery",
         "--selector", *[f"{k}={v}" for k, v in sorted(spec.engine_selector.items())],
         "--service-discovery-namespace", spec.namespace,
@@ -152,7 +231,7 @@ def router_container(spec: RouterSpec) -> dict[str, Any]:
     return {
         "name": "router",
         "image": spec.image,
-        "command": ["vllm-router"],
+        "command": list(COMMANDS[spec.kind]),
         "args": router_argv(spec),
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"},
                   {"name": "metrics", "containerPort": spec.prometheus_port, "protocol": "TCP"}],
@@ -179,7 +258,8 @@ def image_annotations(image: str) -> dict[str, str]:
 
 
 def deployment(spec: RouterSpec) -> dict[str, Any]:
-    annotations = {"inference-stacks/policy": spec.policy, **image_annotations(spec.image)}
+    annotations = {"inference-stacks/policy": spec.policy, "inference-stacks/router": spec.kind,
+                   **image_annotations(spec.image)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -188,8 +268,7 @@ def deployment(spec: RouterSpec) -> dict[str, Any]:
             "replicas": spec.replicas,
             "selector": {"matchLabels": spec.selector},
             "template": {
-                "metadata": {"labels": spec.labels,
-                             "annotations": {"inference-stacks/policy": spec.policy}},
+                "metadata": {"labels": spec.labels, "annotations": dict(annotations)},
                 "spec": {
                     "serviceAccountName": spec.name,
                     # Discovery talks to the API server with this account's token.

@@ -55,10 +55,23 @@ class LoadBalancerOutput(_Open):
 
 
 class RouterOutput(_Open):
-    policy: str = Field(description="vllm-router policy (power_of_two, round_robin, ...).")
+    kind: Literal["vllm-router", "smg"] = Field(
+        "vllm-router", description="Which router (additive in v1; absent means vllm-router).")
+    policy: str = Field(description="Router policy (power_of_two, round_robin, ...).")
     image: str = Field(description="Router image, pinned.")
     replicas: int = Field(description="Router replicas.")
-    metrics_port: int = Field(description="Port of the router's own vllm_router_* metrics.")
+    metrics_port: int = Field(
+        description="Port of the router's own metrics (vllm_router_* or smg_*).")
+    workers_path: str = Field(
+        "/readiness", description="Path on the router's port (no key) answering "
+        '{"healthy_workers": n, "total_workers": m}: the engines the router sees.')
+    worker_health_metric: str = Field(
+        "vllm_router_worker_health", description="Gauge on `metrics_port`, one series per "
+        "engine URL (label `worker`), 1 when healthy.")
+    load_monitor_interval_seconds: int | None = Field(
+        default=None, description="smg: seconds between reads of each engine's /metrics.")
+    queue_veto: int | None = Field(
+        default=None, description="smg: waiting requests at which an engine is skipped.")
     discovery: Literal["kubernetes"] = Field(description="How the router finds its engines.")
     engine_service: str = Field(description="Service of the engines behind the router.")
     engine_selector: dict[str, str] = Field(description="Pod labels of those engines.")

@@ -280,16 +280,23 @@ class RoutingConfig(StrictModel):
 
 
 class RouterConfig(StrictModel):
-    """A vllm-router in front of the endpoint's replicas (the managed setup), any platform."""
+    """A managed router in front of the endpoint's replicas (the managed setup), any platform."""
 
+    kind: Literal["vllm-router", "smg"] = Field(
+        "smg", description="Router: smg (polls each engine's /metrics; with the defaults below "
+        "power_of_two on the engines' running + waiting requests, skipping an engine with a "
+        "queue) or vllm-router (balances on its own in-flight counts only). smg measured best "
+        "on unequal replicas, equal on equal ones: benchmarks/routing/README.md.")
     # The policies `vllm-router` 0.1.17 accepts without extra plumbing (`--help`); it has no
-    # rendezvous_hash, and kv_aware needs per-engine KV event streams.
+    # rendezvous_hash, and kv_aware needs per-engine KV event streams. smg 1.13.0 (`smg launch
+    # --help`) names its own: consistent_hashing, least_load, prefix_hash.
     policy: Literal[
         "cache_aware", "round_robin", "random", "power_of_two", "consistent_hash",
-        "sticky_least_loaded",
-    ] = Field("power_of_two", description="Routing policy (default load-aware: the router's "
-              "in-flight counts); round_robin on the same router is the fair control.")
-    image: str | None = Field(None, description="Router image, pinned; default vllm-router.")
+        "sticky_least_loaded", "consistent_hashing", "least_load", "prefix_hash",
+    ] = Field("power_of_two", description="Routing policy (default load-aware); round_robin on "
+              "the same router is the fair control. vllm-router only: consistent_hash, "
+              "sticky_least_loaded; smg only: consistent_hashing, least_load, prefix_hash.")
+    image: str | None = Field(None, description="Router image, pinned; default per kind.")
     replicas: int = Field(1, ge=1, le=8, description="Router replicas (each balances alone).")
     prometheus_port: int | None = Field(
         None, ge=1024, le=65535,
@@ -298,11 +305,41 @@ class RouterConfig(StrictModel):
     health_check_interval_seconds: int = Field(
         10, ge=1, le=300, description="How often the router checks each engine's /health."
     )
+    load_monitor_interval_seconds: int = Field(
+        1, ge=1, le=60, description="smg: how often it reads each engine's /metrics (queue "
+        "depth, running requests, KV usage); a veto acts on data at most this old.")
+    load_metric: Literal["requests", "least_requests", "expected_wait"] = Field(
+        "requests", description="smg power_of_two: what it compares between the two sampled "
+        "engines (requests: the engine's running + waiting requests and the router's dispatches "
+        "since the last poll; expected_wait: queued tokens over throughput plus a KV-usage term).")
+    queue_veto: int | None = Field(
+        1, ge=1, le=1024, description="smg: leave out an engine with at least this many waiting "
+        "(queued) requests while another has fewer, with any policy; null = no veto.")
+    kv_veto: float | None = Field(
+        None, gt=0, le=1, description="smg: also leave out an engine whose KV usage is at least "
+        "this (0-1]. Null = only a full cache; KV usage misleads when replicas differ in "
+        "capacity (waiting requests hold no KV, so a small full replica looks idle).")
 
     @field_validator("image")
     @classmethod
     def _router_image_pinned(cls, value: str | None) -> str | None:
         return pinned_image(value)
+
+    @model_validator(mode="after")
+    def _policy_of_kind(self) -> RouterConfig:
+        only = {"consistent_hash": "vllm-router", "sticky_least_loaded": "vllm-router",
+                "consistent_hashing": "smg", "least_load": "smg", "prefix_hash": "smg"}
+        if only.get(self.policy, self.kind) != self.kind:
+            raise ValueError(f"policy {self.policy} is a {only[self.policy]} policy; kind is "
+                             f"{self.kind}")
+        smg_only = sorted(self.model_fields_set & {"load_monitor_interval_seconds",
+                                                   "load_metric", "queue_veto", "kv_veto"})
+        if self.kind != "smg" and smg_only:
+            raise ValueError(f"{', '.join(smg_only)} only apply to kind smg (vllm-router reads "
+                             "no engine metrics)")
+        if self.kv_veto is not None and self.queue_veto is None:
+            raise ValueError("kv_veto needs queue_veto (smg's veto has both thresholds)")
+        return self
 
 
 class AutoscalingConfig(StrictModel):
@@ -376,7 +413,7 @@ class EndpointConfig(StrictModel):
         None, description="HyperPod intelligent routing (required for public exposure, R12)."
     )
     router: RouterConfig | None = Field(
-        None, description="Put a vllm-router in front of the replicas (managed setup)."
+        None, description="Put a managed router in front of the replicas (managed setup)."
     )
     autoscaling: AutoscalingConfig | None = Field(
         None, description="Replicas on queue depth (KEDA; HyperPod: the operator's KEDA)."

@@ -120,9 +120,14 @@ def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
         # The router's /health is 200 even with no engine; /readiness only with a healthy one.
         "health_path": rm.READINESS_PATH,
         "router": RouterOutput.model_construct(
-            policy=spec.policy, image=spec.image, replicas=spec.replicas,
-            metrics_port=spec.prometheus_port, discovery="kubernetes",
-            engine_service=engine_service, engine_selector=engine_selector),
+            kind=spec.kind, policy=spec.policy, image=spec.image, replicas=spec.replicas,
+            metrics_port=spec.prometheus_port, workers_path=rm.READINESS_PATH,
+            worker_health_metric=rm.WORKER_HEALTH_METRICS[spec.kind],
+            load_monitor_interval_seconds=(spec.load_monitor_interval_seconds
+                                           if spec.kind == "smg" else None),
+            queue_veto=spec.queue_veto if spec.kind == "smg" else None,
+            discovery="kubernetes", engine_service=engine_service,
+            engine_selector=engine_selector),
     })
 
 

@@ -1,4 +1,4 @@
-"""Endpoint config + its engine spec -> the `RouterSpec` of the vllm-router in front of it."""
+"""Endpoint config + its engine spec -> the `RouterSpec` of the router in front of it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def router_spec(router: RouterConfig, engine: EndpointSpec, prometheus_port: int
     return rm.RouterSpec(
         endpoint=engine.name,
         namespace=engine.namespace,
-        image=router.image or rm.DEFAULT_IMAGE,
+        image=router.image or rm.DEFAULT_IMAGES[router.kind],
         policy=router.policy,
         port=engine.port,
         engine_port=engine.port,
@@ -23,6 +23,11 @@ def router_spec(router: RouterConfig, engine: EndpointSpec, prometheus_port: int
         api_key_secret=engine.api_key_secret,
         engine_health_path=engine.profile.health_path,
         health_check_interval_seconds=router.health_check_interval_seconds,
+        kind=router.kind,
+        load_monitor_interval_seconds=router.load_monitor_interval_seconds,
+        load_metric=router.load_metric,
+        queue_veto=router.queue_veto,
+        kv_veto=router.kv_veto,
     )
 
 
@@ -30,7 +35,7 @@ def prometheus_port(config: StackConfig, endpoint: EndpointConfig) -> int:
     """Explicit port, else 29000 + the router's position among the stack's routers.
 
     Distinct by construction, so routers that share a host (hostNetwork, local runs) never hit
-    "Address already in use" on the default 29000: each vllm-router process binds its own.
+    "Address already in use" on the default 29000: each router process binds its own.
     """
     assert endpoint.router is not None
     if endpoint.router.prometheus_port is not None:

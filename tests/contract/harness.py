@@ -149,6 +149,46 @@ def parse_sglang_argv(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# --- router CLIs -----------------------------------------------------------------------------
+
+# Both routers build their parser the same way: RouterArgs.add_cli_args on a plain argparse
+# parser, then RouterArgs.from_cli_args (vllm-router 0.1.17, smg 1.13.0).
+ROUTER_ARGS_MODULES = {"vllm-router": "vllm_router.router_args", "smg": "smg.router_args"}
+ROUTER_COMMANDS = {"vllm-router": ("vllm-router",), "smg": ("python3", "-m", "smg.launch_router")}
+
+
+def router_kind(command: list[str]) -> str | None:
+    """The router kind a container command starts, or None."""
+    return next((k for k, c in ROUTER_COMMANDS.items() if tuple(command) == c), None)
+
+
+def parse_router_argv(kind: str, argv: list[str]) -> Any:
+    """Parse router container args with the router's own parser; return its RouterArgs.
+
+    `$(VAR)` references (Kubernetes expands them from the container env, e.g. the API key) are
+    replaced by a placeholder first. Abbreviated flags are rejected as for the engines. For smg
+    this also runs what `smg.launch_router` runs before starting: discovery turns on its
+    multi-model mode, then `_validate_router_args` (ValueError -> AssertionError).
+    """
+    import importlib
+
+    module = importlib.import_module(ROUTER_ARGS_MODULES[kind])
+    parser_class = type("_RouterParser", (_Raise, argparse.ArgumentParser), {"engine": kind})
+    parser = parser_class(prog=kind)
+    module.RouterArgs.add_cli_args(parser, use_router_prefix=False)
+    argv = [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", "placeholder-\\1", str(a)) for a in argv]
+    _check_full_option_names(parser, argv, kind)
+    args = module.RouterArgs.from_cli_args(parser.parse_args(argv), use_router_prefix=False)
+    if kind == "smg":
+        try:
+            if args.selected_discovery_provider():
+                args.enable_igw = True
+            args._validate_router_args()
+        except ValueError as exc:
+            raise AssertionError(f"smg rejects the args: {exc}") from exc
+    return args
+
+
 # --- Kubernetes manifests --------------------------------------------------------------------
 
 _LABEL_PART = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"

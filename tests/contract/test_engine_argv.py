@@ -56,3 +56,32 @@ def test_the_stacks_render_both_engines() -> None:
     stacks = stack_names()
     assert any(engine_containers(s, ("vllm.entrypoints",)) for s in stacks)
     assert any(engine_containers(s, ("sglang.launch_server",)) for s in stacks)
+
+
+def router_containers(stack: str) -> list[tuple[str, str, list[str]]]:
+    """(object/container, router kind, args) for every router container of a stack."""
+    from tests.contract.harness import router_kind
+
+    found = []
+    for filename, obj in sorted(_plan(stack).manifests.items()):
+        pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in pod.get("containers", []):
+            kind = router_kind(list(container.get("command") or []))
+            if kind is not None:
+                found.append((f"{filename}:{container['name']}", kind, list(container["args"])))
+    return found
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_router_parsers_accept_every_router_container(stack: str) -> None:
+    from tests.contract.harness import parse_router_argv
+
+    for where, kind, argv in router_containers(stack):
+        args = parse_router_argv(kind, argv)
+        assert args.service_discovery and args.selector, where
+        assert args.api_key, where  # the engines' key (R15)
+
+
+def test_the_stacks_render_a_router() -> None:
+    """Guard against the router test above passing vacuously."""
+    assert any(router_containers(s) for s in stack_names())

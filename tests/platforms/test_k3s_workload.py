@@ -114,7 +114,8 @@ def test_router_deployments_discover_their_own_engines() -> None:
         engine = name.removesuffix("-router")
         assert f"app.kubernetes.io/instance={engine}" in args
         assert args[args.index("--service-discovery-namespace") + 1] == "managed"
-        assert container["image"].startswith("vllm/vllm-router:")
+        assert container["image"].startswith("lightseekorg/smg:")  # the default kind
+        assert args[args.index("--worker-overload-waiting-requests") + 1] == "1"
 
 
 def test_device_plugin_runs_with_the_nvidia_runtime_class_on_gpu_nodes() -> None:
