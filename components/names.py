@@ -72,19 +72,24 @@ def hyperpod_budget(autoscaling: bool) -> NameBudget:
     return NameBudget(hyperpod_name_budget(), f"the HyperPod budget: {why}")
 
 
-def check_name(name: str, budget: int | NameBudget, what: str) -> list[str]:
+def check_name(name: str, budget: int | NameBudget, what: str,
+               service: bool = False) -> list[str]:
     """The problem with `name` as a base for Kubernetes names within `budget`, as one line
-    (R13, R14): a name that is both badly formed and too long is one problem, said once."""
+    (R13, R14): a name that is both badly formed and too long is one problem, said once.
+    `service`: the name also names a Service, which must be an RFC 1035 label (a letter
+    first)."""
     if isinstance(budget, int):
         budget = NameBudget(budget, "63 minus the longest prefix/suffix added to it")
     issues = []
-    if not _LABEL.match(name):
+    if not _LABEL.match(name) or (service and not name[:1].isalpha()):
         suggestion = sanitize(name)[: budget.characters].strip("-")
+        if service and suggestion and not suggestion[0].isalpha():
+            suggestion = f"e-{suggestion}"[: budget.characters].strip("-")
         hint = f" (for example {suggestion!r})" if suggestion else ""
-        issues.append(
-            f"{what} {name!r} is not a lower-case RFC 1123 label "
-            f"(a-z, 0-9 and '-', starting and ending with a letter or digit){hint}"
-        )
+        rule, first = ("RFC 1035", "starting with a letter and ending with a letter or digit") \
+            if service else ("RFC 1123", "starting and ending with a letter or digit")
+        issues.append(f"{what} {name!r} is not a lower-case {rule} label "
+                      f"(a-z, 0-9 and '-', {first}){hint}")
     if len(name) > budget.characters:
         issues.append(
             f"{what} {name!r} has {len(name)} characters; the budget is {budget.characters} "

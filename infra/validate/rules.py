@@ -106,7 +106,8 @@ def check_endpoint(index: int, endpoint: EndpointConfig, has_hf_token: bool,
     name budget (R13), so one name problem is one line with the budget that applies."""
     problems = [
         Problem(_at(index, "name"), text)
-        for text in names.check_name(endpoint.name, budget or names.default_budget(), "name")
+        for text in names.check_name(endpoint.name, budget or names.default_budget(), "name",
+                                     service=True)
     ]
     problems += [
         Problem(_at(index, "namespace"), text)

@@ -222,8 +222,9 @@ def test_r13_the_budget_of_each_platform_is_exact_and_said_once() -> None:
 @pytest.mark.parametrize("name", ["Qwen3-0-6b", "qwen3-0-6B", "qwen3_0_6b", "qwen3.0", "-qwen3",
                                   "qwen3-"])
 def test_r14_names_are_lower_case_rfc1123_labels(name: str) -> None:
-    refused(k8s_config(name=name), f"{AT}.name", "lower-case RFC 1123")
-    refused(hyperpod_config(name=name), f"{AT}.name", "lower-case RFC 1123")
+    # Endpoint names also name Services, so the message names RFC 1035 (a letter first).
+    refused(k8s_config(name=name), f"{AT}.name", "lower-case RFC 1035")
+    refused(hyperpod_config(name=name), f"{AT}.name", "lower-case RFC 1035")
 
 
 def test_r14_a_lower_case_name_is_accepted_and_the_namespace_is_checked_too() -> None:
@@ -344,3 +345,11 @@ def test_r25_a_workload_gpu_type_and_machine_type_must_agree() -> None:
     refused(config, f"{AT}.gpu.instance_type", "not L4", "(R25)")
     config["endpoints"][0]["gpu"]["instance_type"] = "g2-standard-8"
     accepted(config)
+
+
+def test_r14_an_endpoint_name_starts_with_a_letter_because_it_names_a_service() -> None:
+    """Found by the property test: `500m` is an RFC 1123 label but not a Service name."""
+    problems = config_problems(k8s_config(name="500m"))
+    assert any(p.startswith(f"{AT}.name:") and "RFC 1035" in p and "'e-500m'" in p
+               for p in problems), problems
+    accepted(k8s_config(name="m500"))

@@ -91,7 +91,7 @@ def test_a_hyperpod_name_over_budget_is_one_line_with_the_hyperpod_budget() -> N
 def test_a_mixed_case_long_name_is_one_line() -> None:
     problems = config_problems(hyperpod_config(name="Qwen3-" + "X" * 54))
     assert len(problems) == 1, problems
-    assert "RFC 1123" in problems[0] and "budget is 50" in problems[0]
+    assert "RFC 1035" in problems[0] and "budget is 50" in problems[0]
 
 
 def test_hyperpod_autoscaling_leaves_room_for_the_trigger_name() -> None:

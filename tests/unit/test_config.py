@@ -182,7 +182,7 @@ def test_hyperpod_only_settings_are_rejected_elsewhere(field: str) -> None:
 
 def test_r13_r14_names_must_be_lowercase_rfc1123_within_budget() -> None:
     problems = config_problems(k8s_config(name="Qwen3_4B"))
-    assert any("RFC 1123" in p and "'qwen3-4b'" in p for p in problems), problems
+    assert any("RFC 1035" in p and "'qwen3-4b'" in p for p in problems), problems
     long_name = "a" * 60
     problems = config_problems(k8s_config(name=long_name))
     assert any("the budget is 48" in p for p in problems), problems
