@@ -366,7 +366,8 @@ class AutoscalingConfig(StrictModel):
     prometheus_server_address: f.HttpUrl | None = Field(
         None,
         description="Prometheus the query runs against; default the stack's own (HyperPod: an "
-        "Amazon Managed Prometheus workspace URL).")
+        "Amazon Managed Prometheus workspace URL; default the workspace the stack creates and "
+        "its bundled Prometheus remote-writes to).")
     query: str | None = Field(
         None, min_length=1,
         description="PromQL override; default the endpoint's total queue (one sample).")

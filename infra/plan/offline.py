@@ -201,6 +201,7 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
     if plan.autoscaling:
         lines.append("Autoscaling (KEDA on the engines' queue; replicas at total queue depths):")
         lines += [f"  {line}" for line in plan.autoscaling]
+    lines += monitoring_lines(plan.outputs.get("observability"))
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
@@ -209,6 +210,23 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append(f"Wrote {out_dir}/resources.json, outputs.json, graph.json, order.md and "
                      f"{len(plan.manifests)} manifests in {out_dir}/manifests/")
     return "\n".join(lines)
+
+
+def monitoring_lines(observability: Any) -> list[str]:
+    """Where Prometheus and Grafana answer, and the AMP workspace a stack creates."""
+    if not isinstance(observability, dict) or observability.get("mode", "none") == "none":
+        return []
+    lines = [f"Monitoring (observability mode {observability['mode']}):"]
+    for key, what in (("prometheus", "Prometheus"), ("grafana", "Grafana")):
+        ref = observability.get(key)
+        if isinstance(ref, dict):
+            lines.append(f"  {what}: {ref['url']} ({ref['port_forward']})")
+    amp = observability.get("amp")
+    if isinstance(amp, dict):
+        lines.append(f"  Amazon Managed Prometheus workspace {amp['workspace_id']} "
+                     f"({amp['region']}): remote write {amp['remote_write_url']}; "
+                     f"autoscaling queries {amp['query_url']}")
+    return lines
 
 
 def describe(endpoint: EndpointConfig) -> str | None:

@@ -17,6 +17,26 @@ def _at(index: int, *parts: str) -> str:
     return f"{NAMESPACE}:" + key_path("endpoints", index, "autoscaling", *parts)
 
 
+def _hyperpod_address(config: StackConfig, index: int, address: str | None) -> list[Problem]:
+    """The operator's KEDA queries an Amazon Managed Prometheus workspace: the one named, or
+    the one the stack creates, which only the bundled Prometheus can remote-write to."""
+    if address is None:
+        mode = observability_config(config).mode
+        if mode == "bundled":
+            return []
+        return [Problem(_at(index, "prometheus_server_address"), (
+            f"missing, and {NAMESPACE}:observability.mode is {mode!r}: HyperPod's operator "
+            "scales on an Amazon Managed Prometheus workspace that the engines' metrics reach. "
+            "Set this key to your workspace (https://aps-workspaces.<region>.amazonaws.com/"
+            "workspaces/ws-...), or use observability mode 'bundled', which creates one and "
+            "remote-writes to it"))]
+    if not _AMP.match(address):
+        return [Problem(_at(index, "prometheus_server_address"), (
+            f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
+            "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)"))]
+    return []
+
+
 def check_autoscaling(config: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
     for index, endpoint in enumerate(config.endpoints):
@@ -30,10 +50,7 @@ def check_autoscaling(config: StackConfig) -> list[Problem]:
                 "remove replicas and set autoscaling.min"))
         address = auto.prometheus_server_address
         if config.platform == "hyperpod":
-            if address is None or not _AMP.match(address):
-                problems.append(Problem(_at(index, "prometheus_server_address"), (
-                    f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
-                    "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)")))
+            problems += _hyperpod_address(config, index, address)
             continue
         if address is None and prometheus_url(config) is None:
             problems.append(Problem(_at(index, "prometheus_server_address"), (
