@@ -20,6 +20,7 @@ from components.autoscaling import recommend
 from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
+from infra.plan.cold_start import cold_starts
 from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
@@ -142,12 +143,13 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
     autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
+    cold_lines, cold_warnings = cold_starts(stack_config)
     graph = Graph(registrations)
     broken = violations(graph, expectations(stack_config))
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), config_warnings(stack_config),
+                manifests_of(registrations), config_warnings(stack_config) + cold_warnings,
                 graph=graph_document(graph), violations=broken,
-                order=order_markdown(stack, graph, broken), autoscaling=autoscaling)
+                order=order_markdown(stack, graph, broken), autoscaling=autoscaling + cold_lines)
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -237,9 +239,15 @@ def describe(endpoint: EndpointConfig) -> str | None:
     policy = autoscaling_policy(auto)
     depths = sorted({0, int(auto.queue_per_replica), int(auto.queue_per_replica * 3),
                      int(auto.queue_per_replica * auto.max * 2)})
-    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy)}"
+    # With requests arriving (router demand 1): the queue sizes the endpoint.
+    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy, 1)}"
                       for d in depths)
+    wake = ""
+    if policy.scale_to_zero:
+        wake = (f"; scale to zero: idle -> {recommend(0, 1, policy, demand=0)} after "
+                f"{auto.scale_down_window_s} s, a request to the router at zero -> "
+                f"{recommend(None, 0, policy, demand=1)}")
     return (f"{endpoint.name}: {policy.min_replicas}-{policy.max_replicas} replicas, target "
             f"{auto.queue_per_replica:g} waiting per replica (from {policy.min_replicas or 1} "
             f"replica: {steps}); up after {auto.scale_up_window_s} s, down after "
-            f"{auto.scale_down_window_s} s")
+            f"{auto.scale_down_window_s} s{wake}")

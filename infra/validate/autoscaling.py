@@ -58,9 +58,24 @@ def check_autoscaling(config: StackConfig) -> list[Problem]:
                 f"{observability_config(config).mode}): KEDA needs the Prometheus that scrapes "
                 "the engines, e.g. http://prometheus-operated.monitoring.svc:9090")))
         if auto.scale_to_zero:
-            problems.append(Problem(_at(index, "scale_to_zero"), (
-                f"not available on platform {config.platform}: the engine's queue metric "
-                "disappears with its last replica, so nothing that stays up would wake it; "
-                "use min 1 (or platform hyperpod)")))
+            problems += _scale_to_zero(config, index)
     return problems
 
+
+def _scale_to_zero(config: StackConfig, index: int) -> list[Problem]:
+    """Kubernetes platforms: the engine's queue metric disappears with its last replica, so the
+    wake-up signal is the router's demand, which needs a router and a Prometheus scraping it."""
+    endpoint = config.endpoints[index]
+    if endpoint.router is None:
+        return [Problem(_at(index, "scale_to_zero"), (
+            f"true without a router on platform {config.platform}: the engine's queue metric "
+            "disappears with its last replica, so nothing that stays up would wake it; add "
+            "`router:` to the endpoint (its request rate wakes it) or keep min >= 1 without "
+            "scale_to_zero"))]
+    mode = observability_config(config).mode
+    if mode == "none":
+        return [Problem(_at(index, "scale_to_zero"), (
+            f"true with observability mode {mode}: the wake-up signal is the router's request "
+            "count, which only the stack's ServiceMonitor scrapes; set observability mode "
+            "bundled or existing"))]
+    return []
