@@ -55,6 +55,11 @@ class ServiceRef:
     service: str
     port: int
 
+    @property
+    def local_port(self) -> int:
+        # Binding a local port below 1024 needs root; Grafana's Service listens on 80.
+        return self.port if self.port >= 1024 else 3000
+
     def output(self) -> dict[str, Any]:
         return {
             "url": f"http://{self.service}.{self.namespace}.svc.cluster.local:{self.port}",
@@ -62,7 +67,7 @@ class ServiceRef:
             "service": self.service,
             "port": self.port,
             "port_forward": f"kubectl -n {self.namespace} port-forward svc/{self.service} "
-                            f"{self.port}",
+                            f"{self.local_port}:{self.port}",
         }
 
 
