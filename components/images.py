@@ -68,8 +68,10 @@ def image_problems(reference: str, *, require_digest: bool = False) -> list[str]
     if ref.tag is None:
         return [f"{reference!r}: no tag and no digest (pulls `latest`)"]
     if MOVING_TAG.match(ref.tag):
-        return [f"{reference!r}: tag {ref.tag!r} is mutable; pin it as "
-                f"{ref.repository}:{ref.tag}@sha256:<digest>"]
+        tagged = f"{ref.repository}:{ref.tag}"
+        return [f"{reference!r}: tag {ref.tag!r} moves (nightly, latest, main... are re-pushed); "
+                f"pin the build you tested as {tagged}@sha256:<digest>, the digest from "
+                f"`crane digest {tagged}` or `docker buildx imagetools inspect {tagged}`"]
     if require_digest:
         return [f"{reference!r}: pin by digest ({ref.repository}:{ref.tag}@sha256:<digest>)"]
     return []

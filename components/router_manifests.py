@@ -68,15 +68,15 @@ from components.spec import PART_OF
 
 # Published image (Docker Hub vllm/vllm-router has dated nightly tags, no release tags found;
 # this one is referenced by public deployment scripts). The PyPI CLI we verified is 0.1.17.
-# A nightly tag is mutable: `components.images.image_problems` flags it until it is pinned as
-# `vllm/vllm-router:nightly-20260710-b93cbcb@sha256:<digest>`. No published digest of this
-# exact tag could be found offline; resolve it with `docker buildx imagetools inspect
-# vllm/vllm-router:nightly-20260710-b93cbcb` (or `crane digest`) and set it here or in the
-# stack's `router.image`.
+# A nightly tag moves, so the plan refuses it without its digest (infra/validate/images.py):
+# kind vllm-router needs `router.image: vllm/vllm-router:nightly-20260710-b93cbcb@sha256:<digest>`
+# from `crane digest vllm/vllm-router:nightly-20260710-b93cbcb`. No digest stated for this exact
+# tag was found in public sources (searched 2026-11: code quoting the tag names no digest; the
+# `vllm/vllm-router@sha256:` pins found name no tag), so none is set here.
 DEFAULT_IMAGE = "vllm/vllm-router:nightly-20260710-b93cbcb"
 # smg's release workflow pushes `lightseekorg/smg:<version of bindings/python/pyproject.toml>`
-# to Docker Hub; the tag matches the PyPI wheel we verified. No digest could be looked up from
-# here, so it is pinned by tag.
+# to Docker Hub; the tag matches the PyPI wheel we verified. A release tag: accepted as is; no
+# digest of it was found published (same search), pin one with `router.image` if needed.
 SMG_IMAGE = "lightseekorg/smg:1.13.0"
 RouterKind = Literal["vllm-router", "smg"]
 KINDS: tuple[RouterKind, ...] = ("vllm-router", "smg")

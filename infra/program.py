@@ -121,7 +121,7 @@ def _batch_job(spec: BatchJobSpec, config: StackConfig, platform: PlatformContex
     """A batch job's Indexed Job on the GPU pool, placed as its engine would be as an endpoint."""
     BatchJob(f"batch-{spec.name}", BatchJobArgs(
         spec=spec, provider=platform.provider, hf_token=config.hf_token,
-        depends_on=[*platform.depends_on, namespace]))
+        depends_on=[*platform.depends_on, namespace], protect=platform.protect))
     return batch_entry(spec.name, spec.namespace, spec.input, spec.output_location,
                        spec.status_location)
 

@@ -113,6 +113,10 @@ class EksClusterArgs:
     tags: dict[str, str] = field(default_factory=dict)
     # Pin the VPC CNI add-on (HyperPod needs >= 1.18.3); None = EKS's default for the version.
     vpc_cni_addon_version: str | None = None
+    # Pulumi `protect` and EKS deletion protection on the control plane (and everything
+    # `eks.Cluster` creates inside it, which inherits `protect`) and its secrets key. Node
+    # groups stay unprotected: they hold no state, and changing a pool replaces its group.
+    protect: bool = True
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -134,9 +138,11 @@ class EksCluster(pulumi.ComponentResource):
         super().__init__(type_token(__name__, "EksCluster"), name, None,
                          with_aliases(opts, "inference-stacks:aws:EksCluster"))
         child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        # Losing the key makes every Secret of the cluster unreadable: protected as the cluster.
         key = aws.kms.Key(
             f"{name}-secrets", description=f"EKS {args.name}: envelope encryption of Secrets",
-            enable_key_rotation=True, deletion_window_in_days=30, tags=args.tags, opts=child)
+            enable_key_rotation=True, deletion_window_in_days=30, tags=args.tags, opts=kept)
         aws.kms.Alias(f"{name}-secrets", name=f"alias/{args.name}-eks-secrets",
                       target_key_id=key.key_id, opts=child)
         cluster = eks.Cluster(
@@ -163,8 +169,9 @@ class EksCluster(pulumi.ComponentResource):
             skip_default_node_group=True,
             # Managed node groups use the EKS-created cluster security group.
             skip_default_security_groups=True,
+            deletion_protection=args.protect,
             tags=args.tags,
-            opts=child,
+            opts=kept,
         )
         self.name = args.name
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)

@@ -73,6 +73,7 @@ class HyperPodClusterArgs:
     dependency_chart_path: str | None
     provider: k8s.Provider | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    protect: bool = True  # Pulumi `protect` on the HyperPod cluster and the lifecycle bucket
 
 
 class HyperPodCluster(pulumi.ComponentResource):
@@ -86,7 +87,8 @@ class HyperPodCluster(pulumi.ComponentResource):
         super().__init__(type_token(__name__, "HyperPodCluster"), name, None,
                          with_aliases(opts, "inference-stacks:hyperpod:HyperPodCluster"))
         child = pulumi.ResourceOptions(parent=self)
-        bucket = aws.s3.Bucket(f"{name}-lifecycle", force_destroy=True, opts=child)
+        bucket = aws.s3.Bucket(f"{name}-lifecycle", force_destroy=True,
+                               opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         aws.s3.BucketPublicAccessBlock(
             f"{name}-lifecycle", bucket=bucket.id, block_public_acls=True,
             block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
@@ -118,7 +120,7 @@ class HyperPodCluster(pulumi.ComponentResource):
             vpc_config=aws_native.sagemaker.ClusterVpcConfigArgs(
                 security_group_ids=args.security_group_ids, subnets=args.subnet_ids),
             node_recovery=aws_native.sagemaker.ClusterNodeRecovery.AUTOMATIC,
-            opts=pulumi.ResourceOptions(parent=self,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect,
                                         depends_on=[*chart, script, *role_policies]))
         self.name = args.cluster_name
         self.arn = cluster.cluster_arn

@@ -48,6 +48,7 @@ class InferenceOperatorArgs:
     # Amazon Managed Prometheus workspaces KEDA may query (autoScalingSpec's serverAddress).
     prometheus_workspace_arns: pulumi.Input[list[str]] = field(default_factory=list)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    protect: bool = True  # Pulumi `protect` on the TLS certificate bucket
 
 
 class InferenceOperator(pulumi.ComponentResource):
@@ -65,7 +66,7 @@ class InferenceOperator(pulumi.ComponentResource):
         self._args = args
         self.namespace = hpp.OPERATOR_NAMESPACE
         bucket = aws.s3.Bucket(f"{name}-tls", force_destroy=True,
-                               opts=pulumi.ResourceOptions(parent=self))
+                               opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         aws.s3.BucketPublicAccessBlock(
             f"{name}-tls", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True,

@@ -162,6 +162,9 @@ class K3sHostsArgs:
     server_external_ip: pulumi.Input[str]
     server_internal_ip: pulumi.Input[str]
     labels: dict[str, str] = field(default_factory=dict)
+    # Pulumi `protect` and GCE deletion protection on the VMs (the model cache is on their
+    # boot disks, deleted with them).
+    protect: bool = True
 
 
 class K3sHosts(pulumi.ComponentResource):
@@ -202,7 +205,7 @@ class K3sHosts(pulumi.ComponentResource):
             account = server_account if role == "server" else agent_account
             vm = self._instance(vm_name, role, args, account.email, script,
                                 pulumi.ResourceOptions(
-                                    parent=self,
+                                    parent=self, protect=args.protect,
                                     depends_on=server_ready if role == "server" else agent_ready))
             self.node_names.append(vm.name)
         self.kubeconfig_secret_id = kubeconfig.secret_id
@@ -299,5 +302,6 @@ class K3sHosts(pulumi.ComponentResource):
             tags=[NODE_TAG, SERVER_TAG] if role == "server" else [NODE_TAG],
             labels={**args.labels, "k3s-role": role},
             allow_stopping_for_update=True,
+            deletion_protection=args.protect,
             opts=opts,
         )

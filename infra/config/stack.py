@@ -23,7 +23,8 @@ from infra.config.platforms.k3s_gcp import K3sGcpSettings
 from infra.config.platforms.k3s_workload import K3sWorkloadSettings
 from infra.config.platforms.kubernetes import KubernetesSettings
 
-TOP_LEVEL_KEYS = ("platform", "endpoints", "batch_jobs", "observability", "slos", "hf_token")
+TOP_LEVEL_KEYS = ("platform", "endpoints", "batch_jobs", "observability", "slos", "hf_token",
+                  "protect")
 
 
 class StackBase(StrictModel):
@@ -41,6 +42,11 @@ class StackBase(StrictModel):
     hf_token: f.Token | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."
     )
+    protect: bool = Field(
+        True, description="Pulumi `protect` (and the cloud's own deletion protection where it "
+        "has one) on what is costly to lose: clusters, the HyperPod cluster, K3s VMs, buckets, "
+        "the EKS secrets key, created batch result claims. false on dev/test stacks; then "
+        "`pulumi up` once before `pulumi destroy` (docs/security.md).")
 
     def slos_for(self, endpoint: EndpointConfig) -> Slos:
         return endpoint.slos or self.slos

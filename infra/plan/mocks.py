@@ -60,6 +60,9 @@ class Wiring:
     providers: dict[str, str] = field(default_factory=dict)
     remote: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # Pulumi `protect` as the engine receives it (set on the resource or inherited from its
+    # parent): the engine refuses to delete or replace it.
+    protect: bool = False
 
 
 @dataclass
@@ -153,6 +156,7 @@ def _wiring(urn: str, request: Any) -> Wiring:
         remote=bool(request.remote),
         custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete")
                          if getattr(timeouts, k)},
+        protect=bool(request.protect),
     )
 
 

@@ -137,7 +137,7 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
         lambda: compose(stack_config), config, secret_keys, stack, state_hooks, call_hooks)
     resources = [
         {"type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-         "inputs": redact(r.inputs)}
+         "inputs": redact(r.inputs), **({"protect": True} if r.wiring.protect else {})}
         # Registration order depends on async scheduling; sort so plans diff cleanly.
         for r in sorted(registrations, key=lambda r: (r.type, r.name))
     ]
@@ -204,6 +204,7 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
         lines.append("Autoscaling (KEDA on the engines' queue; replicas at total queue depths):")
         lines += [f"  {line}" for line in plan.autoscaling]
     lines += monitoring_lines(plan.outputs.get("observability"))
+    lines.append(protected_line(plan.resources))
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
@@ -229,6 +230,15 @@ def monitoring_lines(observability: Any) -> list[str]:
                      f"({amp['region']}): remote write {amp['remote_write_url']}; "
                      f"autoscaling queries {amp['query_url']}")
     return lines
+
+
+def protected_line(resources: list[dict[str, Any]]) -> str:
+    """Which resources Pulumi will refuse to delete or replace (`protect`), for the summary."""
+    protected = sorted(f"{r['type']} {r['name']}" for r in resources if r.get("protect"))
+    if not protected:
+        return "Protected: nothing (`protect: false`, or nothing of a protected kind)"
+    return (f"Protected (Pulumi refuses to delete or replace them; `protect: false` lifts it): "
+            f"{len(protected)}: {', '.join(protected)}")
 
 
 def describe(endpoint: EndpointConfig) -> str | None:

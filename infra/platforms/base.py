@@ -57,6 +57,9 @@ class PlatformContext:
     # the engines' NetworkPolicies admit on the serving port when an endpoint is exposed.
     load_balancer_cidrs: tuple[Any, ...] = ()
     monitoring: PlatformMonitoring = field(default_factory=PlatformMonitoring)
+    # The stack's `protect` setting: what the program creates later (batch result claims) is
+    # protected as the platform's own clusters, VMs and buckets are.
+    protect: bool = True
 
 
 def keda_if_autoscaled(config: StackConfig, provider: k8s.Provider | None,

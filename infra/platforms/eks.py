@@ -87,7 +87,7 @@ def build(config: EksStack) -> PlatformContext:
         vpc_id=network[0], public_subnet_ids=network[1], private_subnet_ids=network[2],
         system_nodes=system_spec, admin_principal_arns=list(settings.admin_principal_arns),
         public_access_cidrs=list(settings.api_public_access_cidrs),
-        log_types=list(settings.cluster_log_types)), opts=opts)
+        log_types=list(settings.cluster_log_types), protect=config.protect), opts=opts)
     karpenter = {
         p.name: KarpenterPool(settings.karpenter.node_class, pool_gpu(p)[0].name.lower(),
                               settings.karpenter.gpu_limit)
@@ -126,7 +126,7 @@ def build(config: EksStack) -> PlatformContext:
         load_balancer_cidrs=(_vpc_cidr(settings, provider),),
         name="eks", provider=cluster.provider, kubeconfig=cluster.kubeconfig,
         aws_region=settings.region, depends_on=depends_on,
-        outputs=outputs)
+        outputs=outputs, protect=config.protect)
 
 
 def _vpc_cidr(settings: EksSettings, provider: aws.Provider) -> Any:

@@ -97,7 +97,7 @@ def build(config: HyperPodStack) -> HyperPodContext:
         public_access_cidrs=list(settings.api_public_access_cidrs),
         # HyperPod requires VPC CNI >= 1.18.3 (SageMaker HyperPod EKS prerequisites); the EKS user
         # guide lists v1.20.1-eksbuild.3 for Kubernetes 1.33.
-        vpc_cni_addon_version=settings.vpc_cni_addon_version), opts=opts)
+        vpc_cni_addon_version=settings.vpc_cni_addon_version, protect=config.protect), opts=opts)
     cluster = HyperPodCluster(PREFIX, HyperPodClusterArgs(
         cluster_name=settings.cluster_name, eks_cluster_arn=eks.arn,
         subnet_ids=vpc.private_subnet_ids,
@@ -105,7 +105,7 @@ def build(config: HyperPodStack) -> HyperPodContext:
         instance_groups=[InstanceGroup(g.name, g.instance_type, g.count, g.ebs_volume_gb,
                                        g.threads_per_core) for g in settings.instance_groups],
         dependency_chart_path=chart_path, provider=eks.provider,
-        depends_on=[eks.system_node_group]), opts=opts)
+        depends_on=[eks.system_node_group], protect=config.protect), opts=opts)
     amp = _amp_workspace(config, eks.oidc_provider_arn, eks.oidc_issuer, opts)
     operator = InferenceOperator(f"{PREFIX}-operator", InferenceOperatorArgs(
         name_prefix=settings.cluster_name, eks_cluster_name=eks.name,
@@ -118,10 +118,10 @@ def build(config: HyperPodStack) -> HyperPodContext:
                                     if isinstance(e.source, FsxSource)}),
         prometheus_workspace_arns=_workspace_arns(config, cluster.arn, amp),
         # The add-ons run pods: they need the cluster and nodes to schedule on.
-        depends_on=[eks.system_node_group]), opts=opts)
+        depends_on=[eks.system_node_group], protect=config.protect), opts=opts)
     return HyperPodContext(
         name="hyperpod", provider=eks.provider, kubeconfig=eks.kubeconfig,
-        aws_region=settings.region, depends_on=[operator.addon],
+        aws_region=settings.region, depends_on=[operator.addon], protect=config.protect,
         outputs={"operator_namespace": operator.namespace, "cluster_name": settings.cluster_name,
                  "hyperpod_cluster_arn": cluster.arn, "region": settings.region,
                  "tls_certificate_bucket": operator.tls_bucket},

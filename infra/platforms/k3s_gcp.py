@@ -63,10 +63,10 @@ def build(config: K3sGcpStack) -> PlatformContext:
         model_cache_gb=settings.model_cache_gb, model_cache_dir=settings.model_cache_dir,
         k3s_version=settings.k3s_version, toolkit_version=settings.toolkit_version,
         subnetwork=network.subnetwork.id, server_external_ip=network.server_external_ip,
-        server_internal_ip=network.server_internal_ip, labels=labels))
+        server_internal_ip=network.server_internal_ip, labels=labels, protect=config.protect))
     return PlatformContext(
         name="k3s-gcp", provider=None,
-        outputs={"cluster": cluster_outputs(settings, network, hosts)},
+        outputs={"cluster": cluster_outputs(settings, network, hosts)}, protect=config.protect,
     )
 
 

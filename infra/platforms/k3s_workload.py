@@ -61,6 +61,7 @@ def build(config: K3sWorkloadStack) -> PlatformContext:
                              "server_external_ip":
                                  cluster.apply(lambda c: c.get("server_external_ip"))},
                  "device_plugin_image": settings.device_plugin_image},
+        protect=config.protect,
     )
 
 

@@ -23,6 +23,7 @@ def build(config: KubernetesStack) -> PlatformContext:
         aws_region=settings.aws_region,
         depends_on=keda,
         load_balancer_cidrs=tuple(settings.load_balancer_cidrs),
+        protect=config.protect,
     )
 
 

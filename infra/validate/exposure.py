@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 from components.cidrs import world_cidr_problems
-from components.images import image_problems
 from components.manifests import exposure_problems
-from components.router_manifests import DEFAULT_IMAGE
 from components.spec import ExposureSpec
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig
@@ -77,14 +75,10 @@ def _api_cidrs(config: StackConfig) -> list[Problem]:
 
 
 def exposure_warnings(config: StackConfig) -> list[str]:
-    """Allowed, but worth hearing: internal endpoints without a key, a moving router image."""
+    """Allowed, but worth hearing: internal endpoints without a key."""
     warnings = []
     for index, endpoint in enumerate(config.endpoints):
         if endpoint.exposure.type != "cluster" and not endpoint.api_key:
             warnings.append(f"{_at(index, 'api_key')}: false on a {endpoint.exposure.type} "
                             "load balancer: anyone in the VPC can use the endpoint")
-        if endpoint.router is not None:
-            image = endpoint.router.image or DEFAULT_IMAGE
-            warnings += [f"{_at(index, 'router', 'image')}: {text}"
-                         for text in image_problems(image)]
     return warnings

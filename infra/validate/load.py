@@ -24,6 +24,7 @@ from infra.config.stack import (
 from infra.validate.autoscaling import check_autoscaling
 from infra.validate.batch import check_batch_jobs
 from infra.validate.exposure import check_exposure, exposure_warnings
+from infra.validate.images import check_images
 from infra.validate.observability import check_observability
 from infra.validate.registry import PLATFORMS
 from infra.validate.rules import check_stack, stack_warnings
@@ -71,6 +72,7 @@ def load_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     problems += check_batch_jobs(config, PLATFORMS[platform])
     problems += check_autoscaling(config)
     problems += check_exposure(config)
+    problems += check_images(config)
     problems += check_observability(config)
     if problems:
         raise ConfigError(problems)

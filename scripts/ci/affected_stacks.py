@@ -14,7 +14,8 @@ A change affects:
   because its inputs come from the referenced stack's outputs.
 
 Each matrix entry says which cloud credentials the stack needs (read from the platform in the
-stack file), the AWS region, and the in-repo stacks it references. Stacks are split in waves: a
+stack file), the AWS region, the in-repo stacks it references, and whether the stack is
+`protected` (`inference-stacks:protect`, default true). Stacks are split in waves: a
 stack is deployed after the stacks it references (`wave0` first, then `wave1`).
 
     affected_stacks.py --base SHA --head SHA   # git diff base...head
@@ -73,6 +74,8 @@ class Stack:
     clouds: frozenset[str]
     aws_region: str
     references: list[str] = field(default_factory=list)
+    # `inference-stacks:protect` (default true): destroy.yml refuses a protected stack.
+    protected: bool = True
 
     def entry(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class Stack:
             "gcp": "gcp" in self.clouds,
             "aws_region": self.aws_region,
             "references": self.references,
+            "protected": self.protected,
         }
 
 
@@ -130,7 +134,9 @@ def load_stack(path: Path) -> Stack:
     region = section.get("region") if "aws" in clouds else None
     region = region if isinstance(region, str) else config.get("aws:region", "")
     references = sorted(set(_referenced_stacks(section)))
-    return Stack(match["name"], path, platform, frozenset(clouds), str(region or ""), references)
+    protected = str(config.get(f"{NAMESPACE}:protect", True)).lower() != "false"
+    return Stack(match["name"], path, platform, frozenset(clouds), str(region or ""), references,
+                 protected)
 
 
 def load_stacks(stacks_dir: Path) -> dict[str, Stack]:

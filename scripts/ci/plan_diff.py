@@ -39,8 +39,12 @@ MARKER = "<!-- inference-stacks:plan-diff -->"
 
 
 # Kinds whose replacement or deletion loses state, data, addresses or credentials clients hold.
+# A superset of what the program marks with Pulumi's `protect` (stack setting `protect`; the
+# list is in tests/security/test_protect.py): those the engine would refuse anyway, the guard
+# names them before `pulumi up` starts; the others (namespaces, VPCs, secrets...) only stop here.
 PROTECTED_TYPES = frozenset({
     "aws:eks/cluster:Cluster", "eks:index:Cluster", "aws-native:sagemaker:Cluster",
+    "aws:kms/key:Key",
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:s3/bucket:Bucket",
     "aws:s3/bucketV2:BucketV2", "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
     "aws:fsx/lustreFileSystem:LustreFileSystem",

@@ -18,6 +18,7 @@ STACKS: dict[str, str] = {
     "dev": """\
 config:
   inference-stacks:platform: kubernetes
+  inference-stacks:protect: false
   inference-stacks:kubernetes:
     kubeconfig_path: stacks/kubeconfig.sample.yaml
 """,
@@ -110,12 +111,14 @@ def test_entries_name_the_clouds_and_region(stacks_dir: Path) -> None:
     entries = {e["stack"]: e for e in out["matrix"]["include"]}
     assert entries["eks-gpu"] | {} == {"stack": "eks-gpu", "platform": "eks", "aws": True,
                                        "gcp": False, "aws_region": "eu-west-1",
-                                       "references": []}
+                                       "references": [], "protected": True}
     assert (entries["k3s"]["aws"], entries["k3s"]["gcp"]) == (False, True)
     assert (entries["k3s-bench"]["gcp"], entries["k3s-bench"]["references"]) == (True, ["k3s"])
     assert (entries["dev"]["aws"], entries["dev"]["gcp"]) == (False, False)
     # An existing cluster with the AWS Load Balancer Controller: smoke checks the live ALB.
     assert entries["onprem"]["aws"] is True
+    # `protect` defaults to true; destroy.yml refuses a protected stack.
+    assert (entries["dev"]["protected"], entries["onprem"]["protected"]) == (False, True)
 
 
 def test_stacks_deploy_after_the_stacks_they_reference(stacks_dir: Path) -> None:

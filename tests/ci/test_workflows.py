@@ -258,6 +258,15 @@ def test_destroy_is_manual_with_a_typed_confirmation() -> None:
     assert pulumi["with"]["command"] == "destroy"
 
 
+def test_destroy_refuses_a_protected_stack_before_any_credential() -> None:
+    confirm = load("destroy.yml")["jobs"]["confirm"]
+    names = [s.get("id") or s.get("name") for s in steps(confirm)]
+    refuse = steps(confirm)[names.index("Refuse a protected stack")]
+    assert names.index("stack") < names.index("Refuse a protected stack")
+    assert refuse["if"] == "fromJSON(steps.stack.outputs.matrix).include[0].protected"
+    assert "exit 1" in refuse["run"] and "protect" in refuse["run"]
+
+
 def test_the_smoke_commands_in_deploy_match_the_smoke_cli() -> None:
     """Each option deploy-stack.yml passes exists in `python -m smoke` (read from its parser)."""
     from smoke.__main__ import COMMANDS

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,15 @@ def test_every_skip_is_still_needed(findings) -> None:  # type: ignore[no-untype
     _summary, failed = findings
     used = {f["check_id"] for f in failed}
     assert sorted(set(load_skips()) - used) == []
+
+
+@pytest.mark.parametrize(("page", "start"), [("README.md", "Accepted scanner findings"),
+                                             ("docs/security.md", "## Scanner findings accepted")])
+def test_the_accepted_findings_the_docs_name_are_the_skip_list(page: str, start: str) -> None:
+    """README and the security page name exactly the accepted check IDs (no checkov needed)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    section = text[text.index(start) + len(start):].split("\n## ", 1)[0]
+    assert set(re.findall(r"\bCKV2?_K8S_\d+\b", section)) == set(load_skips())
 
 
 def test_network_policy_and_seccomp_checks_pass(findings) -> None:  # type: ignore[no-untyped-def]

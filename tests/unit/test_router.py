@@ -143,11 +143,17 @@ def test_default_policy_is_load_aware_and_unknown_policies_are_rejected() -> Non
     assert any("router.policy" in p for p in problems), problems
 
 
+# Not a real image: the shape of a digest pin, for configs that are only planned.
+PINNED_VLLM_ROUTER = rm.DEFAULT_IMAGE + "@sha256:" + "0" * 64
+
+
 def test_router_image_must_be_pinned() -> None:
     problems = config_problems(k8s_config(router={"image": "vllm/vllm-router:latest"}))
     assert any("router.image" in p and "pinned" in p for p in problems), problems
-    pinned = {"image": "vllm/vllm-router:nightly-20260710-b93cbcb"}
-    assert config_problems(k8s_config(router=pinned)) == []
+    nightly = {"image": "vllm/vllm-router:nightly-20260710-b93cbcb"}
+    problems = config_problems(k8s_config(router=nightly))
+    assert any("router.image" in p and "crane digest" in p for p in problems), problems
+    assert config_problems(k8s_config(router={"image": PINNED_VLLM_ROUTER})) == []
 
 
 # --- smg: the queue-aware router (kind smg) ---------------------------------------------------
@@ -242,9 +248,9 @@ def test_compose_renders_smg_with_its_knobs_and_outputs() -> None:
 
 
 def test_vllm_router_outputs_say_their_kind() -> None:
-    config = k8s_config(replicas=2, router={"kind": "vllm-router"})
+    config = k8s_config(replicas=2, router={"kind": "vllm-router", "image": PINNED_VLLM_ROUTER})
     router = plan_config(config).outputs["endpoints"]["qwen3-0-6b"]["router"]
-    assert router["kind"] == "vllm-router" and router["image"] == rm.DEFAULT_IMAGE
+    assert router["kind"] == "vllm-router" and router["image"] == PINNED_VLLM_ROUTER
     assert router["worker_health_metric"] == "vllm_router_worker_health"
     assert router["queue_veto"] is None
 
