@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from components import router_manifests
 from infra.config.base import NAMESPACE, ConfigError
 from infra.config.stack import StackConfig
 from infra.plan import STACKS_DIR, Plan, plan_stack, read_stack_file
@@ -21,6 +22,10 @@ def stack_names() -> list[str]:
 
 
 # Secrets a stack needs that a fresh clone does not have (`pulumi config set --secret KEY`).
+# vllm-router publishes only moving nightly tags, so a stack that picks it must pin a digest
+# (any well-formed one: the plan never pulls it).
+PINNED_VLLM_ROUTER = router_manifests.DEFAULT_IMAGE + "@sha256:" + "0" * 64
+
 ASSUMED_SECRETS: dict[str, tuple[str, ...]] = {"k3s-l4-bench": ("hf_token",)}
 
 

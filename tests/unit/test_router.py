@@ -8,7 +8,13 @@ import pytest
 
 from components import router_manifests as rm
 from tests.contract.harness import validate_k8s_manifest
-from tests.helpers import config_problems, k8s_config, manifest, plan_config
+from tests.helpers import (
+    PINNED_VLLM_ROUTER,
+    config_problems,
+    k8s_config,
+    manifest,
+    plan_config,
+)
 
 SPEC = rm.RouterSpec(
     endpoint="managed-qwen25-7b", namespace="managed", image=rm.DEFAULT_IMAGE,
@@ -144,7 +150,6 @@ def test_default_policy_is_load_aware_and_unknown_policies_are_rejected() -> Non
 
 
 # Not a real image: the shape of a digest pin, for configs that are only planned.
-PINNED_VLLM_ROUTER = rm.DEFAULT_IMAGE + "@sha256:" + "0" * 64
 
 
 def test_router_image_must_be_pinned() -> None:

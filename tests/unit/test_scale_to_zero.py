@@ -12,7 +12,13 @@ from components import router_manifests as rm
 from components.autoscaling import AutoscalingSpec, recommend
 from tests.contract.crds import validate_custom_resource
 from tests.contract.harness import parse_router_argv
-from tests.helpers import config_problems, k8s_config, manifest, plan_config
+from tests.helpers import (
+    PINNED_VLLM_ROUTER,
+    config_problems,
+    k8s_config,
+    manifest,
+    plan_config,
+)
 
 AT = "endpoints[0].autoscaling.scale_to_zero"
 SMG_SERIES = ('smg_http_requests_total{namespace="inference", inference_endpoint="qwen3-0-6b", '
@@ -39,6 +45,13 @@ def test_scale_to_zero_without_a_router_is_refused_at_preview() -> None:
                for p in problems), problems
 
 
+def router_of(kind: str) -> dict[str, str]:
+    # vllm-router publishes only moving nightly tags: a stack must pin one by digest.
+    if kind == "vllm-router":
+        return {"kind": kind, "image": PINNED_VLLM_ROUTER}
+    return {"kind": kind}
+
+
 def test_scale_to_zero_needs_the_router_scraped() -> None:
     problems = config_problems(scale_to_zero({"kind": "smg"}, observability="none",
                                              prometheus_server_address="http://prom:9090"))
@@ -48,7 +61,7 @@ def test_scale_to_zero_needs_the_router_scraped() -> None:
 @pytest.mark.parametrize(("kind", "series"), [("smg", (SMG_SERIES,)),
                                                ("vllm-router", VLLM_ROUTER_SERIES)])
 def test_a_routed_endpoint_wakes_on_the_routers_demand(kind: str, series: tuple[str]) -> None:
-    result = plan_config(scale_to_zero({"kind": kind}))
+    result = plan_config(scale_to_zero(router_of(kind)))
     scaler = manifest(result, "ScaledObject", "qwen3-0-6b")
     validate_custom_resource(scaler)
     spec = scaler["spec"]
@@ -68,7 +81,7 @@ def test_a_routed_endpoint_wakes_on_the_routers_demand(kind: str, series: tuple[
 
 @pytest.mark.parametrize("kind", ["smg", "vllm-router"])
 def test_the_router_stays_ready_with_zero_engines(kind: str) -> None:
-    result = plan_config(scale_to_zero({"kind": kind}))
+    result = plan_config(scale_to_zero(router_of(kind)))
     container = manifest(result, "Deployment", "qwen3-0-6b-router")["spec"]["template"][
         "spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/liveness"
@@ -78,7 +91,7 @@ def test_the_router_stays_ready_with_zero_engines(kind: str) -> None:
 
 
 def test_a_router_without_scale_to_zero_keeps_readiness_on_its_engines() -> None:
-    config = k8s_config(router={"kind": "vllm-router"})
+    config = k8s_config(router=router_of("vllm-router"))
     container = manifest(plan_config(config), "Deployment", "qwen3-0-6b-router")["spec"][
         "template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readiness"
