@@ -60,6 +60,8 @@ class Wiring:
     providers: dict[str, str] = field(default_factory=dict)
     remote: bool = False
     custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # Properties `pulumi up` leaves alone after creation (e.g. an autoscaler's desired size).
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +155,7 @@ def _wiring(urn: str, request: Any) -> Wiring:
         remote=bool(request.remote),
         custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete")
                          if getattr(timeouts, k)},
+        ignore_changes=sorted(request.ignoreChanges),
     )
 
 
