@@ -13,6 +13,7 @@ from components.spec import EndpointSpec
 from infra.plan import STACKS_DIR, read_stack_file
 from infra.resolve.endpoint import endpoint_spec
 from infra.resolve.router import prometheus_port, router_spec
+from infra.validate.observability import prometheus_url
 from infra.validate.registry import PLATFORMS
 from tests.helpers import ASSUMED_SECRETS, load
 
@@ -32,7 +33,9 @@ def stack_specs(stack: str) -> StackSpecs:
     endpoints, routers = [], []
     for endpoint in config.endpoints:
         placement = spec.place(endpoint, config.platform_settings)
-        rendered = endpoint_spec(endpoint, placement, config.hf_token is not None)
+        # The stack's Prometheus, as the program passes it (autoscaled endpoints query it).
+        rendered = endpoint_spec(endpoint, placement, config.hf_token is not None,
+                                 prometheus_url(config))
         endpoints.append(rendered)
         if endpoint.router is not None:
             routers.append(router_spec(endpoint.router, rendered,
