@@ -55,6 +55,11 @@ class InferenceEndpoint(pulumi.ComponentResource):
     port: int
     selector: dict[str, str]
 
+    @property
+    def engine_target(self) -> EndpointSpec:
+        """What the monitoring scrapes: the spec (its selector, `http` port, metrics path)."""
+        return self.spec
+
     def __init__(self, name: str, args: InferenceEndpointArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)

@@ -238,7 +238,10 @@ def kv_cache_spec(spec: HyperPodEndpointSpec) -> dict[str, Any] | None:
     return out
 
 
-def autoscaling_spec(spec: HyperPodEndpointSpec) -> dict[str, Any] | None:
+def autoscaling_spec(spec: HyperPodEndpointSpec,
+                     server_address: Any = None) -> dict[str, Any] | None:
+    """`server_address` overrides the spec's (the platform's workspace URL, a Pulumi Output in
+    the program)."""
     auto = spec.autoscaling
     if auto is None:
         return None
@@ -249,7 +252,7 @@ def autoscaling_spec(spec: HyperPodEndpointSpec) -> dict[str, Any] | None:
         "cooldownPeriod": auto.cooldown_seconds,
         "prometheusTrigger": {
             "name": hyperpod_name(f"{spec.name}-queue", "trigger name"),
-            "serverAddress": auto.server_address,
+            "serverAddress": auto.server_address if server_address is None else server_address,
             "query": auto.query,
             "targetValue": auto.target_value,
             "metricType": "Value",
@@ -258,7 +261,8 @@ def autoscaling_spec(spec: HyperPodEndpointSpec) -> dict[str, Any] | None:
 
 
 def inference_endpoint_config(
-    spec: HyperPodEndpointSpec, api_key: Any = None, tls_certificate_uri: Any = None
+    spec: HyperPodEndpointSpec, api_key: Any = None, tls_certificate_uri: Any = None,
+    autoscaling_server_address: Any = None,
 ) -> dict[str, Any]:
     """The full custom resource (camelCase, as the API server takes it)."""
     name = hyperpod_name(spec.name)
@@ -278,7 +282,8 @@ def inference_endpoint_config(
     if spec.routing_strategy is not None:
         body["intelligentRoutingSpec"] = {"enabled": True,
                                           "routingStrategy": spec.routing_strategy}
-    optional = {"kvCacheSpec": kv_cache_spec(spec), "autoScalingSpec": autoscaling_spec(spec)}
+    optional = {"kvCacheSpec": kv_cache_spec(spec),
+                "autoScalingSpec": autoscaling_spec(spec, autoscaling_server_address)}
     body.update({k: v for k, v in optional.items() if v is not None})
     if tls_certificate_uri is not None:
         body["tlsConfig"] = {"tlsCertificateOutputS3Uri": tls_certificate_uri}

@@ -70,7 +70,7 @@ def scaled_object(spec: EndpointSpec) -> dict[str, Any] | None:
         return None
     return autoscaling.scaled_object(
         spec.name, spec.namespace, spec.name, spec.labels, spec.scaling.policy,
-        spec.scaling.server_address, spec.scaling.query)
+        spec.scaling.server_address, spec.scaling.query, spec.scaling.wake_query)
 
 
 def service(spec: EndpointSpec) -> dict[str, Any]:

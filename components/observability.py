@@ -22,7 +22,8 @@ Wiring (for the program): after the endpoints (and routers) exist,
     pulumi.export("observability", obs.outputs)
 
 `obs.outputs` = {mode, prometheus: {url, namespace, service, port, port_forward} | None,
-grafana: same | None, dashboards: {uid: title}, scrape_interval_seconds}.
+grafana: same | None, dashboards: {uid: title}, scrape_interval_seconds, **extra_outputs}
+(HyperPod adds `amp`: the Amazon Managed Prometheus workspace it remote-writes to).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class ServiceRef:
     service: str
     port: int
 
+    @property
+    def local_port(self) -> int:
+        # Binding a local port below 1024 needs root; Grafana's Service listens on 80.
+        return self.port if self.port >= 1024 else 3000
+
     def output(self) -> dict[str, Any]:
         return {
             "url": f"http://{self.service}.{self.namespace}.svc.cluster.local:{self.port}",
@@ -61,7 +67,7 @@ class ServiceRef:
             "service": self.service,
             "port": self.port,
             "port_forward": f"kubectl -n {self.namespace} port-forward svc/{self.service} "
-                            f"{self.port}",
+                            f"{self.local_port}:{self.port}",
         }
 
 
@@ -85,7 +91,13 @@ class ObservabilityArgs:
     gpu_node_selector: dict[str, str] = field(
         default_factory=lambda: {om.GPU_PRESENT_LABEL: "true"})
     remote_write: om.RemoteWrite | None = None
-    prometheus_service_account_annotations: dict[str, str] = field(default_factory=dict)
+    # Written beside `remote_write`: a platform's own target (HyperPod: its AMP workspace, the
+    # url an Output), with the IRSA role annotation of the Prometheus service account.
+    platform_remote_write: om.RemoteWrite | None = None
+    prometheus_service_account_annotations: dict[str, Any] = field(default_factory=dict)
+    dcgm_affinity: dict[str, Any] = field(default_factory=dict)  # nodes without the GPU label
+    dcgm_tolerations: list[dict[str, Any]] = field(default_factory=list)  # platform taints
+    extra_outputs: dict[str, Any] = field(default_factory=dict)  # e.g. {"amp": {...}}
     existing_prometheus: ServiceRef | None = None  # existing mode: reported in the outputs
     existing_grafana: ServiceRef | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
@@ -161,7 +173,9 @@ class Observability(pulumi.ComponentResource):
                 namespace=args.namespace,
                 create_namespace=True,
                 values=om.kube_prometheus_stack_values(
-                    settings, grafana=args.grafana, remote_write=args.remote_write,
+                    settings, grafana=args.grafana,
+                    remote_write=[rw for rw in (args.remote_write, args.platform_remote_write)
+                                  if rw is not None],
                     prometheus_service_account_annotations=(
                         args.prometheus_service_account_annotations)),
                 opts=base,
@@ -180,7 +194,8 @@ class Observability(pulumi.ComponentResource):
                     namespace=args.namespace,
                     values=om.dcgm_exporter_values(
                         settings, runtime_class=args.dcgm_runtime_class,
-                        node_selector=args.gpu_node_selector),
+                        node_selector=args.gpu_node_selector, affinity=args.dcgm_affinity,
+                        extra_tolerations=args.dcgm_tolerations),
                     # A DaemonSet on GPU nodes that may scale to zero: do not wait for pods.
                     skip_await=True,
                     # Its ServiceMonitor needs the chart's CRDs.
@@ -205,6 +220,7 @@ class Observability(pulumi.ComponentResource):
             "grafana": grafana.output() if grafana and args.mode != "none" else None,
             "dashboards": dashboards,
             "scrape_interval_seconds": args.scrape_interval_seconds,
+            **args.extra_outputs,
         }
         self.register_outputs(self.outputs)
 

@@ -56,6 +56,9 @@ KUBE_PROMETHEUS_STACK_RELEASE = "kube-prometheus-stack"
 # name that contains the chart name; Grafana's subchart appends "-grafana").
 PROMETHEUS_SERVICE = f"{KUBE_PROMETHEUS_STACK_RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
+# The chart's Prometheus service account (`<fullname>-prometheus`), named explicitly when it
+# carries an IRSA role annotation (remote write to Amazon Managed Prometheus).
+PROMETHEUS_SERVICE_ACCOUNT = f"{KUBE_PROMETHEUS_STACK_RELEASE}-prometheus"
 GRAFANA_SERVICE = f"{KUBE_PROMETHEUS_STACK_RELEASE}-grafana"
 GRAFANA_PORT = 80
 # NVIDIA/dcgm-exporter, deployment/Chart.yaml at commit d5e5f510a1b6b393f39a43293ccd9dc985defc79
@@ -643,11 +646,21 @@ class RemoteWrite:
     role_arn: str | None = None  # assumed by SigV4; else the pod's own credentials (IRSA)
 
 
+def _remote_write_target(remote_write: RemoteWrite) -> dict[str, Any]:
+    target: dict[str, Any] = {"url": remote_write.url}
+    if remote_write.sigv4_region is not None:
+        sigv4: dict[str, Any] = {"region": remote_write.sigv4_region}
+        if remote_write.role_arn is not None:
+            sigv4["roleArn"] = remote_write.role_arn
+        target["sigv4"] = sigv4
+    return target
+
+
 def kube_prometheus_stack_values(
     settings: ObservabilitySettings,
     *,
     grafana: bool = True,
-    remote_write: RemoteWrite | None = None,
+    remote_write: RemoteWrite | Sequence[RemoteWrite] | None = None,
     prometheus_service_account_annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Values for the pinned kube-prometheus-stack chart.
@@ -666,17 +679,14 @@ def kube_prometheus_stack_values(
         "probeSelectorNilUsesHelmValues": False,
         "retention": "15d",
     }
-    if remote_write is not None:
-        target: dict[str, Any] = {"url": remote_write.url}
-        if remote_write.sigv4_region is not None:
-            sigv4: dict[str, Any] = {"region": remote_write.sigv4_region}
-            if remote_write.role_arn is not None:
-                sigv4["roleArn"] = remote_write.role_arn
-            target["sigv4"] = sigv4
-        spec["remoteWrite"] = [target]
+    targets = [remote_write] if isinstance(remote_write, RemoteWrite) else list(remote_write or [])
+    if targets:
+        spec["remoteWrite"] = [_remote_write_target(t) for t in targets]
     prometheus: dict[str, Any] = {"prometheusSpec": spec, "service": {"type": "ClusterIP"}}
     if prometheus_service_account_annotations:
+        # Named explicitly: an IRSA role trusts exactly this service account.
         prometheus["serviceAccount"] = {
+            "create": True, "name": PROMETHEUS_SERVICE_ACCOUNT,
             "annotations": dict(prometheus_service_account_annotations)}
     (label_key, label_value), *_ = settings.dashboard_label.items()
     values: dict[str, Any] = {
@@ -700,6 +710,8 @@ def dcgm_exporter_values(
     *,
     runtime_class: str | None = None,
     node_selector: Mapping[str, str] | None = None,
+    affinity: Mapping[str, Any] | None = None,
+    extra_tolerations: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Values for the pinned dcgm-exporter chart.
 
@@ -707,7 +719,9 @@ def dcgm_exporter_values(
     `nvidia.com/gpu` (gpu_nodes.GPU_TAINT) the DaemonSet would never schedule; it is added here.
     `runtime_class="nvidia"` on K3s (as for the device plugin). `honorLabels: true` keeps the
     `namespace`/`pod` of the GPU's consumer that dcgm-exporter attaches (otherwise Prometheus
-    renames them `exported_*` in favour of the exporter pod's own).
+    renames them `exported_*` in favour of the exporter pod's own). `affinity` and
+    `extra_tolerations` are for nodes without the GPU label (HyperPod: instance types, and its
+    node-health taint).
     """
     values: dict[str, Any] = {
         "nodeSelector": dict(node_selector if node_selector is not None
@@ -716,6 +730,7 @@ def dcgm_exporter_values(
             {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
             {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
              "effect": "NoSchedule"},
+            *(dict(t) for t in extra_tolerations),
         ],
         "serviceMonitor": {
             "enabled": True,
@@ -724,6 +739,8 @@ def dcgm_exporter_values(
             "additionalLabels": dict(settings.selector_labels),
         },
     }
+    if affinity:
+        values["affinity"] = dict(affinity)
     if runtime_class is not None:
         values["runtimeClassName"] = runtime_class
     return values

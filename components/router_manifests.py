@@ -91,6 +91,13 @@ SMG_LOAD_METRICS = ("expected_wait", "requests", "least_requests")
 DEFAULT_PROMETHEUS_PORT = 29000
 API_KEY_ENV = "ROUTER_API_KEY"
 READINESS_PATH = "/readiness"  # 503 until at least one engine is healthy
+# vllm-router retries a request that finds no worker (0.1.17: "max retries" counts attempts, the
+# backoff grows x1.5 from the initial delay up to the cap). For a scale-to-zero endpoint it holds
+# each request through ~4.7 min of the cold start: 16 waits of 1, 1.5, ... 25.6 s (74 s) then
+# 7 x 30 s; measured locally with no worker: 503 "No available workers" after 284 s. smg 1.13.0
+# has no such wait: with no worker it answers 404 model_not_found at once.
+COLD_START_RETRY_ARGS = ["--retry-max-retries", "17", "--retry-initial-backoff-ms", "1000",
+                         "--retry-max-backoff-ms", "30000"]
 LIVENESS_PATH = "/liveness"
 COMPONENT = "router"
 
@@ -121,6 +128,9 @@ class RouterSpec:
     load_metric: str = "requests"
     queue_veto: int | None = None
     kv_veto: float | None = None
+    # The fronted endpoint scales to zero: the router must stay Ready with no engine (its
+    # Service is how requests, and so the wake-up signal, arrive) and hold requests meanwhile.
+    scale_to_zero: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -191,6 +201,8 @@ def router_argv(spec: RouterSpec) -> list[str]:
         "--prometheus-host", "0.0.0.0",
         "--prometheus-port", str(spec.prometheus_port),
     ]
+    if spec.scale_to_zero and spec.kind == "vllm-router":
+        argv += COLD_START_RETRY_ARGS
     if spec.api_key_secret is not None:
         # Kubernetes expands $(VAR) from the Secret-backed env: the key never sits in the spec.
         argv += ["--api-key", f"$({API_KEY_ENV})"]
@@ -240,7 +252,9 @@ def router_container(spec: RouterSpec) -> dict[str, Any]:
                       "limits": {"memory": "1Gi"}},
         # /readiness fails until at least one engine is healthy, so the Service only sends
         # traffic once a replica can answer; /liveness is the process itself. Timeouts >= 5 s (R2).
-        "readinessProbe": {"httpGet": {"path": READINESS_PATH, "port": "http"},
+        # Scale to zero: Ready on /liveness, or at zero engines no request would reach it.
+        "readinessProbe": {"httpGet": {"path": LIVENESS_PATH if spec.scale_to_zero
+                                       else READINESS_PATH, "port": "http"},
                            "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": LIVENESS_PATH, "port": "http"},
                           "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 3},

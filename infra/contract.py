@@ -134,6 +134,17 @@ class ServiceOutput(_Open):
     port_forward: str = Field(description="The kubectl port-forward command to reach it.")
 
 
+class AmpOutput(_Open):
+    """The Amazon Managed Prometheus workspace a HyperPod stack created for autoscaling."""
+
+    workspace_id: str = Field(description="Workspace id (ws-...).")
+    arn: str = Field(description="Workspace ARN.")
+    region: str = Field(description="Region of the workspace.")
+    query_url: str = Field(description="Workspace URL the autoscaler queries (its "
+                                       "autoScalingSpec serverAddress).")
+    remote_write_url: str = Field(description="Where the bundled Prometheus remote-writes.")
+
+
 class ObservabilityOutput(_Open):
     mode: Literal["bundled", "existing", "none"] = Field(description="How the stack monitors.")
     prometheus: ServiceOutput | None = Field(default=None, description="The stack's Prometheus.")
@@ -142,6 +153,8 @@ class ObservabilityOutput(_Open):
                                        description="Grafana dashboard UIDs -> titles.")
     scrape_interval_seconds: int | None = Field(default=None,
                                                 description="Scrape and evaluation interval.")
+    amp: AmpOutput | None = Field(default=None, description="HyperPod: the Amazon Managed "
+                                  "Prometheus workspace the stack created (additive in v1).")
 
 
 class StackOutputs(_Open):

@@ -17,9 +17,9 @@ from components.batch_manifests import BatchJobSpec
 from components.endpoint import InferenceEndpoint
 from components.network_policy import TrafficSources
 from components.observability import Observability, ObservabilityArgs
+from components.observability_manifests import EndpointLike
 from components.router import Router, RouterArgs
 from components.router_manifests import RouterSpec
-from components.spec import EndpointSpec
 from infra.config.base import NAMESPACE, ConfigError
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
@@ -73,24 +73,26 @@ def compose(config: StackConfig) -> dict[str, Any]:
         platform, rules.kubernetes_version(settings),
         list(specs.values()), routers, list(batch_specs.values()), traffic)
     entries: dict[str, EndpointOutput] = {}
+    monitored: list[EndpointLike] = []
     for endpoint in config.endpoints:
         placement = placements[endpoint.name]
         deployed = builder.deploy(EndpointRequest(
             endpoint, config, placement, platform, namespaces[endpoint.namespace],
             specs.get(endpoint.name)))
+        monitored.append(deployed.engine_target)
         entry = endpoint_entry(endpoint, config, placement, engine_profile(endpoint),
                                exposure_spec(endpoint), deployed, platform.aws_region)
         entries[endpoint.name] = _with_router(entry, endpoint, deployed,
                                               routers.get(endpoint.name), platform, traffic)
     batch = {name: _batch_job(spec, config, platform, namespaces[spec.namespace])
              for name, spec in batch_specs.items()}
-    monitoring = _observability(config, platform, list(specs.values()), list(routers.values()),
+    monitoring = _observability(config, platform, monitored, list(routers.values()),
                                 list(batch_specs.values()), list(namespaces.values()))
     return stack_outputs(config, platform.kubeconfig, entries, batch,
                          {"observability": monitoring, **platform.outputs})
 
 
-def _observability(config: StackConfig, platform: PlatformContext, engines: list[EndpointSpec],
+def _observability(config: StackConfig, platform: PlatformContext, engines: list[EndpointLike],
                    routers: list[RouterSpec], batch_jobs: list[BatchJobSpec],
                    namespaces: list[pulumi.Resource]) -> dict[str, Any]:
     """Monitoring of every engine and router: scrape targets, GPU telemetry, rules, dashboards."""
@@ -98,10 +100,20 @@ def _observability(config: StackConfig, platform: PlatformContext, engines: list
     if settings.mode == "none":
         return {"mode": "none"}
     slos = {e.name: config.slos_for(e).ttft_p95_ms for e in config.endpoints}
-    component = Observability("observability", ObservabilityArgs.from_config(
+    extra = platform.monitoring
+    args = ObservabilityArgs.from_config(
         settings, engines, routers, slos, provider=platform.provider,
-        depends_on=[*platform.depends_on, *namespaces], batch_jobs=batch_jobs))
-    return component.outputs
+        depends_on=[*platform.depends_on, *extra.depends_on, *namespaces],
+        batch_jobs=batch_jobs)
+    args.platform_remote_write = extra.remote_write
+    args.prometheus_service_account_annotations = dict(
+        extra.prometheus_service_account_annotations)
+    if extra.dcgm_node_selector is not None:
+        args.gpu_node_selector = dict(extra.dcgm_node_selector)
+    args.dcgm_affinity, args.dcgm_tolerations = dict(extra.dcgm_affinity), \
+        list(extra.dcgm_tolerations)
+    args.extra_outputs = dict(extra.outputs)
+    return Observability("observability", args).outputs
 
 
 def _batch_job(spec: BatchJobSpec, config: StackConfig, platform: PlatformContext,

@@ -31,6 +31,22 @@ ON_CREATE = "on_create.sh"
 # with `helm install hyperpod-dependencies HyperPodHelmChart --namespace kube-system`.
 DEPENDENCY_RELEASE = "hyperpod-dependencies"
 DEPENDENCY_RELEASE_NAMESPACE = "kube-system"
+# Node facts from that chart (helm_chart/HyperPodHelmChart/values.yaml): HyperPod GPU nodes carry
+# no `nvidia.com/gpu.present` label (no GPU feature discovery: gpu-operator is disabled), so
+# AWS's own NVIDIA device plugin is placed by `node.kubernetes.io/instance-type`, and it
+# tolerates `nvidia.com/gpu` and HyperPod's health taint, put on a node its health agents find
+# faulty (the node's GPU telemetry matters most then).
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+NODE_HEALTH_TAINT = {"key": "sagemaker.amazonaws.com/node-health-status", "operator": "Equal",
+                     "value": "Unschedulable", "effect": "NoSchedule"}
+
+
+def gpu_node_affinity(instance_types: list[str]) -> dict[str, Any]:
+    """Required node affinity for pods that belong on the GPU instance groups' nodes."""
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{
+            "key": INSTANCE_TYPE_LABEL, "operator": "In",
+            "values": sorted(set(instance_types))}]}]}}}
 
 
 @dataclass(frozen=True)

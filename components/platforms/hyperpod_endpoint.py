@@ -18,6 +18,7 @@ from components.component import type_token, with_aliases
 from components.endpoint import hostname_of
 from components.k8s_objects import create_object
 from components.manifests import secret_manifest
+from components.observability_manifests import EngineTarget
 from components.platforms import hyperpod_routing as routing
 from components.secrets import generated_api_key
 from components.spec import ExposureSpec
@@ -38,6 +39,8 @@ class HyperPodEndpointArgs:
     provider: k8s.Provider | None = None
     hf_token: pulumi.Input[str] | None = None
     tls_certificate_uri: pulumi.Input[str] | None = None
+    # autoScalingSpec's serverAddress when the platform created the workspace (else the spec's).
+    autoscaling_server_address: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -51,13 +54,17 @@ class HyperPodEndpoint(pulumi.ComponentResource):
     service_namespace: str
     port: int
     selector: dict[str, str]
+    engine_target: EngineTarget  # what the monitoring scrapes: the operator's worker pods
 
     def __init__(self, name: str, args: HyperPodEndpointArgs,
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, with_aliases(opts, *LEGACY_TYPE_TOKENS))
         spec = args.spec
         secrets = self._secrets(name, args)
-        config = hp.inference_endpoint_config(spec, self.api_key, args.tls_certificate_uri)
+        config = hp.inference_endpoint_config(spec, self.api_key, args.tls_certificate_uri,
+                                              args.autoscaling_server_address)
+        self.engine_target = routing.engine_target(
+            spec, config, api_key_secret_name(spec) if spec.api_key else None)
         resource = k8s.apiextensions.CustomResource(
             name,
             api_version=hp.API_VERSION,
@@ -93,7 +100,7 @@ class HyperPodEndpoint(pulumi.ComponentResource):
         if spec.api_key:
             self.api_key = generated_api_key(name, self)
             created.append(create_object(f"{name}-api-key", secret_manifest(
-                f"{spec.name}-api-key", spec.namespace, labels, {"api-key": self.api_key}),
+                api_key_secret_name(spec), spec.namespace, labels, {"api-key": self.api_key}),
                 self._opts(args)))
         token_secret = spec.source.hf_token_secret
         if token_secret is not None and args.hf_token is not None:
@@ -128,6 +135,11 @@ class HyperPodEndpoint(pulumi.ComponentResource):
         ingress = create_object(f"{name}-ingress", ingress_obj, self._opts(args, [resource]))
         self.hostname = ingress.status.apply(hostname_of)  # type: ignore[attr-defined]
         self.base_url = self.hostname.apply(lambda h: _url(exposure, h))
+
+
+def api_key_secret_name(spec: hp.HyperPodEndpointSpec) -> str:
+    """The Secret (key `api-key`) holding the generated key, which the PodMonitor also sends."""
+    return f"{spec.name}-api-key"
 
 
 def _url(exposure: ExposureSpec, hostname: str) -> str:

@@ -95,17 +95,21 @@ def model_read_policy(bucket_names: list[str]) -> dict[str, Any] | None:
     ])
 
 
-def keda_policy() -> dict[str, Any]:
-    """KEDA scalers the operator's autoScalingSpec uses: CloudWatch and Amazon Managed Prometheus.
+def keda_policy(prometheus_workspace_arns: list[str] | None = None) -> dict[str, Any]:
+    """KEDA scalers the operator's autoScalingSpec uses: CloudWatch, and Amazon Managed
+    Prometheus on exactly the stack's workspaces (the one the program creates, or the ones the
+    endpoints name); no Prometheus permission at all when no endpoint autoscales on one.
 
-    CloudWatch metric reads have no resource-level permissions, so Resource is "*".
+    KEDA's Prometheus scaler only runs instant queries (`aps:QueryMetrics`). CloudWatch metric
+    reads have no resource-level permissions, so their Resource is "*".
     """
-    return iam.policy_document([
-        iam.statement(["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics",
-                       "cloudwatch:ListMetrics"], sid="CloudWatchRead"),
-        iam.statement(["aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels",
-                       "aps:GetMetricMetadata"], sid="PrometheusQuery"),
-    ])
+    statements = [iam.statement(["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics",
+                                 "cloudwatch:ListMetrics"], sid="CloudWatchRead")]
+    arns = sorted(set(prometheus_workspace_arns or []))
+    if arns:
+        statements.append(iam.statement(["aps:QueryMetrics"], arns,
+                                        sid="PrometheusQueryStackWorkspaces"))
+    return iam.policy_document(statements)
 
 
 def addon_configuration(

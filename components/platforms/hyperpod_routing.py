@@ -2,7 +2,9 @@
 
 The operator's own ALB is internal and only exists with intelligent routing (R12); for public
 (or program-managed internal) access the program owns an ALB Ingress in front of the operator's
-router Service. Endpoints without routing get a ClusterIP Service on the engine port.
+router Service. Endpoints without routing get a ClusterIP Service on the engine port. The
+engines' scrape target comes from the same facts: the worker selector and the
+`spec.metrics.modelMetrics` port and path of the rendered custom resource.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from components.hyperpod_manifest import HyperPodEndpointSpec, hyperpod_name
 from components.manifests import alb_annotations, ingress_paths
+from components.observability_manifests import EngineTarget
 from components.spec import ExposureSpec
 
 
@@ -58,3 +61,19 @@ def worker_service(spec: HyperPodEndpointSpec) -> dict[str, Any]:
 def worker_selector(spec: HyperPodEndpointSpec) -> dict[str, str]:
     """Labels the operator puts on worker pods (`app: <name>`)."""
     return {"app": hyperpod_name(spec.name)}
+
+
+def engine_target(spec: HyperPodEndpointSpec, custom_resource: dict[str, Any],
+                  api_key_secret: str | None) -> EngineTarget:
+    """The engines' scrape target: the operator's worker pods (`worker_selector`), on the port
+    and path the rendered `InferenceEndpointConfig` tells the operator its metrics are at
+    (`spec.metrics.modelMetrics`), by port number (the operator names the container's ports)."""
+    metrics = custom_resource["spec"]["metrics"]
+    if not metrics.get("enabled"):
+        raise ValueError(f"{spec.name}: the custom resource does not enable metrics")
+    model_metrics = metrics["modelMetrics"]
+    return EngineTarget(
+        name=spec.name, namespace=custom_resource["metadata"]["namespace"],
+        engine=spec.profile.engine, selector=worker_selector(spec),
+        metrics_path=model_metrics["path"], port=int(model_metrics["port"]),
+        api_key_secret=api_key_secret)

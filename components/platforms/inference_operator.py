@@ -45,6 +45,8 @@ class InferenceOperatorArgs:
     # FSx file systems the stack's endpoints mount; empty = the FSx CSI add-on gets no role.
     fsx_file_system_ids: list[str] = field(default_factory=list)
     addon_versions: dict[str, str] = field(default_factory=lambda: dict(ADDON_VERSIONS))
+    # Amazon Managed Prometheus workspaces KEDA may query (autoScalingSpec's serverAddress).
+    prometheus_workspace_arns: pulumi.Input[list[str]] = field(default_factory=list)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -72,8 +74,10 @@ class InferenceOperator(pulumi.ComponentResource):
         execution = self._execution_role(name, bucket)
         alb = self._irsa_role(f"{name}-alb", hpp.OPERATOR_NAMESPACE, hpp.ALB_SERVICE_ACCOUNT,
                               args.alb_controller_policy_json)
-        keda = self._irsa_role(f"{name}-keda", hpp.OPERATOR_NAMESPACE, hpp.KEDA_SERVICE_ACCOUNT,
-                               iam.to_json(hpp.keda_policy()))
+        keda = self._irsa_role(
+            f"{name}-keda", hpp.OPERATOR_NAMESPACE, hpp.KEDA_SERVICE_ACCOUNT,
+            pulumi.Output.from_input(args.prometheus_workspace_arns).apply(
+                lambda arns: iam.to_json(hpp.keda_policy(list(arns)))))
         dependencies = self._dependency_addons(name)
         config = pulumi.Output.all(execution.arn, bucket.bucket, args.hyperpod_cluster_arn,
                                    alb.arn, keda.arn).apply(
@@ -117,7 +121,7 @@ class InferenceOperator(pulumi.ComponentResource):
         return role
 
     def _irsa_role(self, name: str, namespace: str, service_account: str,
-                   policy_json: str | None) -> aws.iam.Role:
+                   policy_json: pulumi.Input[str] | None) -> aws.iam.Role:
         role = aws.iam.Role(name, assume_role_policy=self._trust(namespace, service_account),
                             opts=pulumi.ResourceOptions(parent=self))
         if policy_json is not None:

@@ -354,7 +354,8 @@ class AutoscalingConfig(StrictModel):
         description="Target requests waiting per replica: more adds replicas. Waiting means "
         "every batch slot is busy, whatever the GPU.")
     activation: float = Field(
-        0, ge=0, description="With scale_to_zero: total waiting above this wakes the endpoint.")
+        0, ge=0, description="With scale_to_zero: total waiting above this keeps the endpoint "
+        "awake (any request to its router also wakes it).")
     scale_up_window_s: int = Field(30, ge=0, le=3600,
                                    description="Scale up only after this long above target.")
     scale_down_window_s: int = Field(300, ge=0, le=3600,
@@ -362,11 +363,13 @@ class AutoscalingConfig(StrictModel):
     polling_interval_s: int = Field(15, ge=5, le=300,
                                     description="How often KEDA runs the query (>= scrape).")
     scale_to_zero: bool = Field(
-        False, description="Opt-in: no replica when idle (cold start: node + image + weights).")
+        False, description="Opt-in: no replica when idle; the plan prints the cold start (node + "
+        "image + weights + load). Kubernetes platforms: needs `router:` (its requests wake it).")
     prometheus_server_address: f.HttpUrl | None = Field(
         None,
         description="Prometheus the query runs against; default the stack's own (HyperPod: an "
-        "Amazon Managed Prometheus workspace URL).")
+        "Amazon Managed Prometheus workspace URL; default the workspace the stack creates and "
+        "its bundled Prometheus remote-writes to).")
     query: str | None = Field(
         None, min_length=1,
         description="PromQL override; default the endpoint's total queue (one sample).")

@@ -36,7 +36,7 @@ class StackBase(StrictModel):
         default_factory=list, description="Batch inference jobs (OpenAI batch files) to run.")
     observability: ObservabilityConfig | None = Field(
         None, description="Metrics, dashboards and alerts; default per platform (bundled on "
-        "eks and k3s-workload, none elsewhere).")
+        "eks, hyperpod and k3s-workload, none elsewhere).")
     slos: Slos = Field(default_factory=Slos, description="Default benchmark SLOs per endpoint.")
     hf_token: f.Token | None = Field(
         None, repr=False, description="Hugging Face token (set with `pulumi config set --secret`)."

@@ -138,11 +138,20 @@ def _hyperpod_cluster(args: Any) -> dict[str, Any]:
     return {"clusterArn": f"arn:aws:sagemaker:us-east-1:{PLAN_ACCOUNT}:cluster/plan0hyperpod"}
 
 
+def _amp_workspace(args: Any) -> dict[str, Any]:
+    """An Amazon Managed Prometheus workspace: its ARN and (slash-terminated) endpoint."""
+    workspace = f"ws-plan-{args.name}"
+    return {"arn": f"arn:aws:aps:us-east-1:{PLAN_ACCOUNT}:workspace/{workspace}",
+            "prometheusEndpoint":
+                f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{workspace}/"}
+
+
 HYPERPOD_STATE: dict[str, StateHook] = {
     **EKS_STATE,
     "aws:s3/bucket:Bucket": _bucket,
     "aws:iam/role:Role": _role,
     "aws-native:sagemaker:Cluster": _hyperpod_cluster,
+    "aws:amp/workspace:Workspace": _amp_workspace,
 }
 HYPERPOD_CALLS: dict[str, CallHook] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones":

@@ -21,6 +21,7 @@ from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
 from infra.plan.capacity import capacity_lines
+from infra.plan.cold_start import cold_starts
 from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
@@ -145,12 +146,13 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     ]
     version = PLATFORMS[stack_config.platform].kubernetes_version(stack_config.platform_settings)
     autoscaling = [d for e in stack_config.endpoints if (d := describe(e)) is not None]
+    cold_lines, cold_warnings = cold_starts(stack_config)
     graph = Graph(registrations)
     broken = violations(graph, expectations(stack_config))
     return Plan(stack, stack_config.platform, version, outputs, resources,
-                manifests_of(registrations), config_warnings(stack_config),
+                manifests_of(registrations), config_warnings(stack_config) + cold_warnings,
                 graph=graph_document(graph), violations=broken,
-                order=order_markdown(stack, graph, broken), autoscaling=autoscaling,
+                order=order_markdown(stack, graph, broken), autoscaling=autoscaling + cold_lines,
                 capacity=capacity_lines(stack_config))
 
 
@@ -209,6 +211,7 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
     if capacity:
         lines.append(heading)
         lines += [f"  {line}" for line in capacity]
+    lines += monitoring_lines(plan.outputs.get("observability"))
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")
     if roles:
         lines.append(f"IAM: {roles} roles; every trust policy and permission is in iam.md")
@@ -219,6 +222,23 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
+def monitoring_lines(observability: Any) -> list[str]:
+    """Where Prometheus and Grafana answer, and the AMP workspace a stack creates."""
+    if not isinstance(observability, dict) or observability.get("mode", "none") == "none":
+        return []
+    lines = [f"Monitoring (observability mode {observability['mode']}):"]
+    for key, what in (("prometheus", "Prometheus"), ("grafana", "Grafana")):
+        ref = observability.get(key)
+        if isinstance(ref, dict):
+            lines.append(f"  {what}: {ref['url']} ({ref['port_forward']})")
+    amp = observability.get("amp")
+    if isinstance(amp, dict):
+        lines.append(f"  Amazon Managed Prometheus workspace {amp['workspace_id']} "
+                     f"({amp['region']}): remote write {amp['remote_write_url']}; "
+                     f"autoscaling queries {amp['query_url']}")
+    return lines
+
+
 def describe(endpoint: EndpointConfig) -> str | None:
     """What the policy does, for the plan summary: replicas at a few total queue depths."""
     auto = endpoint.autoscaling
@@ -227,9 +247,15 @@ def describe(endpoint: EndpointConfig) -> str | None:
     policy = autoscaling_policy(auto)
     depths = sorted({0, int(auto.queue_per_replica), int(auto.queue_per_replica * 3),
                      int(auto.queue_per_replica * auto.max * 2)})
-    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy)}"
+    # With requests arriving (router demand 1): the queue sizes the endpoint.
+    steps = ", ".join(f"{d} waiting -> {recommend(d, max(policy.min_replicas, 1), policy, 1)}"
                       for d in depths)
+    wake = ""
+    if policy.scale_to_zero:
+        wake = (f"; scale to zero: idle -> {recommend(0, 1, policy, demand=0)} after "
+                f"{auto.scale_down_window_s} s, a request to the router at zero -> "
+                f"{recommend(None, 0, policy, demand=1)}")
     return (f"{endpoint.name}: {policy.min_replicas}-{policy.max_replicas} replicas, target "
             f"{auto.queue_per_replica:g} waiting per replica (from {policy.min_replicas or 1} "
             f"replica: {steps}); up after {auto.scale_up_window_s} s, down after "
-            f"{auto.scale_down_window_s} s")
+            f"{auto.scale_down_window_s} s{wake}")

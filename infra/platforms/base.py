@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoint import InferenceEndpoint, InferenceEndpointArgs
+from components.observability_manifests import RemoteWrite
 from components.platforms.keda import Keda, KedaArgs
 from components.spec import EndpointSpec
 from infra.config.endpoint import EndpointConfig
@@ -23,6 +24,23 @@ from infra.config.stack import StackConfig
 from infra.resolve.endpoint import endpoint_spec
 from infra.resolve.outputs import DeployedEndpoint
 from infra.validate.placement import Placement
+
+
+@dataclass
+class PlatformMonitoring:
+    """What a platform adds to the stack's monitoring (bundled mode): nothing by default."""
+
+    # A remote-write target of the platform's own (HyperPod: its AMP workspace, url an Output)
+    # and the annotations of the Prometheus service account (the IRSA role that may write).
+    remote_write: RemoteWrite | None = None
+    prometheus_service_account_annotations: dict[str, Any] = field(default_factory=dict)
+    # GPU exporter placement where the nodes carry no nvidia.com/gpu.present label; None keeps
+    # the config's node_selector.
+    dcgm_node_selector: dict[str, str] | None = None
+    dcgm_affinity: dict[str, Any] = field(default_factory=dict)
+    dcgm_tolerations: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # beside the observability outputs
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 @dataclass
@@ -38,6 +56,7 @@ class PlatformContext:
     # Source addresses of the load balancers (ALB/NLB in IP mode: their subnets' CIDRs), which
     # the engines' NetworkPolicies admit on the serving port when an endpoint is exposed.
     load_balancer_cidrs: tuple[Any, ...] = ()
+    monitoring: PlatformMonitoring = field(default_factory=PlatformMonitoring)
 
 
 def keda_if_autoscaled(config: StackConfig, provider: k8s.Provider | None,

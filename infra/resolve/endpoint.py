@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from components import engines
-from components.autoscaling import AutoscalingSpec, Scaling, queue_query
+from components.autoscaling import AutoscalingSpec, Scaling, queue_query, router_demand_query
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
 from components.spec import EndpointSpec, ModelSourceSpec, ProbeSpec
 from infra.config.endpoint import (
@@ -65,7 +65,10 @@ def scaling(endpoint: EndpointConfig, stack_prometheus: str | None) -> Scaling |
     assert address, "validate/autoscaling.py requires one"
     query = auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
                                       endpoint.served_name)
-    return Scaling(autoscaling_policy(auto), address, query)
+    # Scale to zero wakes on the router's demand (validate/autoscaling.py requires a router).
+    wake = (router_demand_query(endpoint.router.kind, endpoint.namespace, endpoint.name)
+            if auto.scale_to_zero and endpoint.router is not None else None)
+    return Scaling(autoscaling_policy(auto), address, query, wake)
 
 
 def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:

@@ -7,6 +7,7 @@ from components import hyperpod_manifest as hp
 from components.autoscaling import queue_query
 from infra.config.endpoint import EndpointConfig, FsxSource, HuggingFaceSource, S3Source
 from infra.config.platforms.hyperpod import HyperPodSettings
+from infra.config.stack import HyperPodStack
 from infra.resolve.endpoint import engine_profile, engine_settings, probe_spec
 from infra.validate.placement import Placement
 
@@ -47,10 +48,25 @@ def hyperpod_endpoint_spec(endpoint: EndpointConfig, placement: Placement,
         routing_strategy=endpoint.routing.strategy if endpoint.routing else None,
         kv_cache=hp.HyperPodKvCache(kv.l1, kv.l2_backend, kv.l2_redis_url) if kv else None,
         autoscaling=hp.HyperPodAutoscaling(
-            0 if auto.scale_to_zero else auto.min, auto.max, auto.prometheus_server_address or "",
+            0 if auto.scale_to_zero else auto.min, auto.max,
+            # The CRD's pattern has no trailing slash; "" = the stack's own workspace.
+            (auto.prometheus_server_address or "").rstrip("/"),
             auto.query or queue_query(endpoint.engine, profile.queue_metric, endpoint.namespace,
                                       endpoint.served_name), auto.queue_per_replica,
             auto.polling_interval_s, auto.scale_down_window_s) if auto else None,
         api_key=endpoint.api_key, extra_env=dict(endpoint.env),
         extra_args=tuple(endpoint.engine_args.extra_args),
     )
+
+
+def autoscaling_addresses(config: HyperPodStack) -> list[str]:
+    """The Amazon Managed Prometheus workspace URLs the endpoints name (without the slash)."""
+    return sorted({e.autoscaling.prometheus_server_address.rstrip("/")
+                   for e in config.endpoints
+                   if e.autoscaling and e.autoscaling.prometheus_server_address})
+
+
+def needs_amp_workspace(config: HyperPodStack) -> bool:
+    """An endpoint autoscales without naming a workspace: the stack creates one."""
+    return any(e.autoscaling is not None and e.autoscaling.prometheus_server_address is None
+               for e in config.endpoints)

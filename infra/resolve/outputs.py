@@ -44,6 +44,10 @@ class DeployedEndpoint(Serving, Protocol):
     api_key: pulumi.Output[str] | None
     hostname: pulumi.Output[str] | None
 
+    @property
+    def engine_target(self) -> Any:
+        """The engines' scrape target (`observability_manifests.EndpointLike`)."""
+
 
 def _resolved(value: pulumi.Output[str] | None) -> str:
     """A value Pulumi resolves after `up`: the model holds the Output until export."""

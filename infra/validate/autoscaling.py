@@ -17,6 +17,26 @@ def _at(index: int, *parts: str) -> str:
     return f"{NAMESPACE}:" + key_path("endpoints", index, "autoscaling", *parts)
 
 
+def _hyperpod_address(config: StackConfig, index: int, address: str | None) -> list[Problem]:
+    """The operator's KEDA queries an Amazon Managed Prometheus workspace: the one named, or
+    the one the stack creates, which only the bundled Prometheus can remote-write to."""
+    if address is None:
+        mode = observability_config(config).mode
+        if mode == "bundled":
+            return []
+        return [Problem(_at(index, "prometheus_server_address"), (
+            f"missing, and {NAMESPACE}:observability.mode is {mode!r}: HyperPod's operator "
+            "scales on an Amazon Managed Prometheus workspace that the engines' metrics reach. "
+            "Set this key to your workspace (https://aps-workspaces.<region>.amazonaws.com/"
+            "workspaces/ws-...), or use observability mode 'bundled', which creates one and "
+            "remote-writes to it"))]
+    if not _AMP.match(address):
+        return [Problem(_at(index, "prometheus_server_address"), (
+            f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
+            "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)"))]
+    return []
+
+
 def check_autoscaling(config: StackConfig) -> list[Problem]:
     problems: list[Problem] = []
     for index, endpoint in enumerate(config.endpoints):
@@ -30,10 +50,7 @@ def check_autoscaling(config: StackConfig) -> list[Problem]:
                 "remove replicas and set autoscaling.min"))
         address = auto.prometheus_server_address
         if config.platform == "hyperpod":
-            if address is None or not _AMP.match(address):
-                problems.append(Problem(_at(index, "prometheus_server_address"), (
-                    f"{address!r}: HyperPod's operator queries an Amazon Managed Prometheus "
-                    "workspace (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-...)")))
+            problems += _hyperpod_address(config, index, address)
             continue
         if address is None and prometheus_url(config) is None:
             problems.append(Problem(_at(index, "prometheus_server_address"), (
@@ -41,9 +58,24 @@ def check_autoscaling(config: StackConfig) -> list[Problem]:
                 f"{observability_config(config).mode}): KEDA needs the Prometheus that scrapes "
                 "the engines, e.g. http://prometheus-operated.monitoring.svc:9090")))
         if auto.scale_to_zero:
-            problems.append(Problem(_at(index, "scale_to_zero"), (
-                f"not available on platform {config.platform}: the engine's queue metric "
-                "disappears with its last replica, so nothing that stays up would wake it; "
-                "use min 1 (or platform hyperpod)")))
+            problems += _scale_to_zero(config, index)
     return problems
 
+
+def _scale_to_zero(config: StackConfig, index: int) -> list[Problem]:
+    """Kubernetes platforms: the engine's queue metric disappears with its last replica, so the
+    wake-up signal is the router's demand, which needs a router and a Prometheus scraping it."""
+    endpoint = config.endpoints[index]
+    if endpoint.router is None:
+        return [Problem(_at(index, "scale_to_zero"), (
+            f"true without a router on platform {config.platform}: the engine's queue metric "
+            "disappears with its last replica, so nothing that stays up would wake it; add "
+            "`router:` to the endpoint (its request rate wakes it) or keep min >= 1 without "
+            "scale_to_zero"))]
+    mode = observability_config(config).mode
+    if mode == "none":
+        return [Problem(_at(index, "scale_to_zero"), (
+            f"true with observability mode {mode}: the wake-up signal is the router's request "
+            "count, which only the stack's ServiceMonitor scrapes; set observability mode "
+            "bundled or existing"))]
+    return []

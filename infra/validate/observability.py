@@ -8,11 +8,12 @@ from components.observability_config import DcgmConfig, ObservabilityConfig
 from infra.config.base import NAMESPACE, Problem
 from infra.config.stack import StackConfig
 
-# Bundled where the program creates the cluster and runs its pods; an existing cluster gets
-# monitoring only when asked (it may run its own Prometheus Operator: mode existing). HyperPod
-# has its own observability add-on and K3s' cluster stack runs no workloads.
+# Bundled where the program creates the cluster and its endpoints (HyperPod included: the
+# operator's worker pods are scraped like any engine); an existing cluster gets monitoring only
+# when asked (it may run its own Prometheus Operator: mode existing). K3s' cluster stack runs
+# no workloads.
 DEFAULT_MODE = {"kubernetes": "none", "eks": "bundled", "k3s-workload": "bundled",
-                "hyperpod": "none", "k3s-gcp": "none"}
+                "hyperpod": "bundled", "k3s-gcp": "none"}
 
 
 def observability_config(config: StackConfig) -> ObservabilityConfig:
@@ -43,9 +44,6 @@ def check_observability(config: StackConfig) -> list[Problem]:
     if config.platform == "k3s-gcp":
         return [Problem(at, "the k3s-gcp cluster stack runs no workloads; configure "
                         "observability in its workload stack (platform k3s-workload)")]
-    if config.platform == "hyperpod":
-        return [Problem(f"{at}.mode", f"{obs.mode!r}: not available on hyperpod yet (its "
-                        "observability add-on monitors the operator's pods); use none")]
     if config.platform == "k3s-workload" and obs.dcgm.enabled and \
             obs.dcgm.runtime_class != "nvidia":
         return [Problem(f"{at}.dcgm.runtime_class", (

@@ -175,8 +175,10 @@ def test_outputs_locate_prometheus_and_grafana(bundled: Any) -> None:
         "url": "http://kube-prometheus-stack-prometheus.monitoring.svc.cluster.local:9090",
         "namespace": "monitoring", "service": "kube-prometheus-stack-prometheus", "port": 9090,
         "port_forward": "kubectl -n monitoring port-forward svc/kube-prometheus-stack-prometheus "
-                        "9090"}
+                        "9090:9090"}
     assert outputs["grafana"]["service"] == "kube-prometheus-stack-grafana"
+    # Grafana's Service listens on 80: a local port below 1024 would need root.
+    assert outputs["grafana"]["port_forward"].endswith("svc/kube-prometheus-stack-grafana 3000:80")
     assert outputs["dashboards"] == {"inference-sglang": "Inference: sglang",
                                      "inference-vllm": "Inference: vllm"}
 

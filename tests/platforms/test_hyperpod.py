@@ -452,7 +452,9 @@ def test_preview_without_the_chart_checkout_skips_the_release_and_warns(tmp_path
     config = hyperpod_config()
     config["hyperpod"]["dependency_chart_path"] = str(tmp_path / "missing")
     result = plan_config(config)
-    assert not [r for r in result.resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    # (The monitoring charts are releases too; the dependency chart's is the one left out.)
+    assert not [r for r in result.resources if r["type"] == "kubernetes:helm.sh/v3:Release"
+                and r["name"] == "hyperpod-dependencies"]
     assert any(r["type"] == "aws-native:sagemaker:Cluster" for r in result.resources)
     [warning] = [w for w in result.warnings if "dependency_chart_path" in w]
     assert "scripts/vendor-hyperpod-chart.sh" in warning

@@ -31,11 +31,10 @@ def stack_specs(stack: str) -> StackSpecs:
     config = load(raw)
     spec = PLATFORMS[config.platform]
     endpoints, routers = [], []
+    prometheus = prometheus_url(config)  # what infra/program.py passes: the stack's Prometheus
     for endpoint in config.endpoints:
         placement = spec.place(endpoint, config.platform_settings)
-        # The stack's Prometheus, as the program passes it (autoscaled endpoints query it).
-        rendered = endpoint_spec(endpoint, placement, config.hf_token is not None,
-                                 prometheus_url(config))
+        rendered = endpoint_spec(endpoint, placement, config.hf_token is not None, prometheus)
         endpoints.append(rendered)
         if endpoint.router is not None:
             routers.append(router_spec(endpoint.router, rendered,

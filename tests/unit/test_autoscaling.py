@@ -39,7 +39,8 @@ def test_scale_to_zero_deactivates_at_or_below_activation_and_wakes_above() -> N
                              polling_interval_s=15, scale_to_zero=True)
     assert recommend(2, 1, policy) == 0
     assert recommend(3, 0, policy) == 1
-    assert recommend(12, 0, policy) == 3
+    assert recommend(12, 0, policy) == 1, "KEDA wakes to the minimum; the HPA sizes next"
+    assert recommend(12, 1, policy) == 3
 
 
 def test_stabilization_windows_delay_both_directions() -> None:
