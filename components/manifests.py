@@ -56,7 +56,8 @@ def deployment(spec: EndpointSpec) -> dict[str, Any]:
             "progressDeadlineSeconds":
                 spec.probes.startup_budget_seconds + PROGRESS_MARGIN_SECONDS,
             "template": {
-                "metadata": {"labels": spec.labels, "annotations": annotations},
+                "metadata": {"labels": spec.labels,
+                             "annotations": {**annotations, **spec.pod_annotations}},
                 "spec": pod_spec(spec),
             },
         },

@@ -108,6 +108,8 @@ class EndpointSpec:
     exposure: ExposureSpec = ExposureSpec()
     scaling: Scaling | None = None  # KEDA owns the replica count when set
     service_account: str | None = None  # an IRSA-annotated account (EKS S3 sources)
+    # Set by the platform, e.g. "never evict to scale a node down" where an autoscaler runs.
+    pod_annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def max_replicas(self) -> int:

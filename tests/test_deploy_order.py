@@ -198,6 +198,48 @@ def test_an_addon_after_the_node_group_holds() -> None:
     assert broken(program, "addons-after-cluster-and-nodes") == []
 
 
+# --- pods that run as an IAM role wait for its permissions ----------------------------------
+
+def _irsa_release(wait_for_policy: bool) -> None:
+    """An add-on release whose service account takes an IRSA role (as the LB controller's and
+    the Cluster Autoscaler's do)."""
+    cluster, provider = _cluster()
+    system = aws.eks.NodeGroup("system", cluster_name=cluster.name, node_role_arn="arn",
+                               subnet_ids=["s"],
+                               scaling_config={"min_size": 1, "desired_size": 1, "max_size": 1})
+    role = aws.iam.Role("autoscaler", assume_role_policy="{}")
+    attachment = aws.iam.RolePolicyAttachment("autoscaler", role=role.name, policy_arn="arn")
+    annotations = {"eks.amazonaws.com/role-arn": role.arn}
+    k8s.helm.v3.Release(
+        "cluster-autoscaler", chart="cluster-autoscaler",
+        values={"rbac": {"serviceAccount": {"annotations": annotations}}},
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[
+            system, *([attachment] if wait_for_policy else [])]))
+
+
+def test_a_release_that_runs_as_a_role_before_its_policy_is_attached_fails() -> None:
+    assert broken(lambda: _irsa_release(False), "pods-after-role-permissions") == [
+        "kubernetes:helm.sh/v3:Release cluster-autoscaler runs as role aws:iam/role:Role "
+        "autoscaler before aws:iam/rolePolicyAttachment:RolePolicyAttachment autoscaler grants "
+        "its permissions"]
+    assert broken(lambda: _irsa_release(True), "pods-after-role-permissions") == []
+
+
+def test_the_cluster_autoscaler_waits_for_cluster_nodes_and_its_role_policy() -> None:
+    """The EKS stack that autoscales: the release waits for the cluster, the system nodes and
+    the attachment of its IRSA role's policy (the order `pulumi up` needs)."""
+    result = plan("eks-gpu")
+    graph = {(e["type"], e["name"]): e for e in result.graph}
+    release = graph[("kubernetes:helm.sh/v3:Release", "cluster-autoscaler")]
+    wave_of = {key: entry["wave"] for key, entry in graph.items()}
+    for before in [("eks:index:Cluster", "eks"),
+                   ("aws:eks/nodeGroup:NodeGroup", "eks-system"),
+                   ("aws:iam/role:Role", "cluster-autoscaler-role"),
+                   ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                    "cluster-autoscaler-policy")]:
+        assert wave_of[before] < release["wave"], before
+
+
 # --- nodes wait for their subnets' routes ---------------------------------------------------
 
 def test_nodes_launched_before_their_subnet_is_routed_fail() -> None:

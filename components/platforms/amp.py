@@ -94,7 +94,7 @@ class AmpWorkspace(pulumi.ComponentResource):
                 v[0], v[1], args.prometheus_namespace, args.prometheus_service_account)))
         role = aws.iam.Role(f"{name}-remote-write", assume_role_policy=trust,
                             opts=pulumi.ResourceOptions(parent=self))
-        aws.iam.RolePolicy(
+        grant = aws.iam.RolePolicy(
             f"{name}-remote-write", role=role.id,
             policy=workspace.arn.apply(lambda arn: iam.to_json(remote_write_policy(arn))),
             opts=pulumi.ResourceOptions(parent=self))
@@ -102,7 +102,9 @@ class AmpWorkspace(pulumi.ComponentResource):
         self.workspace_id = workspace.arn.apply(workspace_id)
         self.query_url = workspace.prometheus_endpoint.apply(server_address)
         self.remote_write_url = workspace.prometheus_endpoint.apply(remote_write_url)
-        self.remote_write_role_arn = role.arn
+        # The ARN as Prometheus takes it (IRSA annotation): it carries the policy as a
+        # dependency, so the pod never starts with the role but without its permissions.
+        self.remote_write_role_arn = pulumi.Output.all(role.arn, grant.id).apply(lambda v: v[0])
         self.register_outputs({"arn": self.arn, "query_url": self.query_url,
                                "remote_write_url": self.remote_write_url,
                                "remote_write_role_arn": self.remote_write_role_arn})

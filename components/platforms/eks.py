@@ -47,6 +47,12 @@ class NodeGroupSpec:
     # Kubernetes version of the nodes: the cluster's. Unset, EKS picks the cluster version at
     # creation and never moves the nodes when the cluster is upgraded.
     kubernetes_version: str | None = None
+    # A node autoscaler owns the desired size: `pulumi up` sets it at creation only.
+    autoscaled: bool = False
+
+
+# Pulumi property path of a node group's desired size (what the autoscaler changes).
+DESIRED_SIZE = "scalingConfig.desiredSize"
 
 
 def root_device_name(ami_type: str) -> str:
@@ -58,7 +64,8 @@ def node_group(
     name: str, cluster_name: pulumi.Input[str], node_role_arn: pulumi.Input[str],
     subnet_ids: pulumi.Input[list[str]], spec: NodeGroupSpec, opts: pulumi.ResourceOptions,
 ) -> aws.eks.NodeGroup:
-    """Launch template (IMDSv2 required, encrypted gp3 volume) + managed node group."""
+    """Launch template (IMDSv2 required, encrypted gp3 volume) + managed node group; an
+    autoscaled group's desired size is left to the autoscaler after creation."""
     template = aws.ec2.LaunchTemplate(
         f"{name}-lt",
         description=f"{spec.name}: IMDSv2 only, encrypted {spec.root_volume_gib} GiB volume",
@@ -92,7 +99,8 @@ def node_group(
                 for k, v, e in spec.taints],
         launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
             id=template.id, version=template.latest_version.apply(str)),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            ignore_changes=[DESIRED_SIZE])) if spec.autoscaled else opts,
     )
 
 

@@ -8,6 +8,7 @@ engine pods select both the pool label and `node.kubernetes.io/instance-type`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ class KarpenterPool:
     node_class: str
     gpu_name: str  # karpenter.k8s.aws/instance-gpu-name, lower case (a10g, l4, t4, ...)
     gpu_limit: int
+    # WhenEmpty: only nodes without engine pods are consolidated, after this long empty.
+    consolidate_after: str = "600s"
 
 
 @dataclass(frozen=True)
@@ -47,19 +50,21 @@ class GpuNodesArgs:
     pools: list[NodeGroupSpec]
     provider: k8s.Provider
     karpenter: dict[str, KarpenterPool] = field(default_factory=dict)  # by pool name
+    # Cluster Autoscaler node-template tags for each pool's Auto Scaling group (by pool name).
+    asg_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 def gpu_pool_spec(spec: NodeGroupSpec) -> NodeGroupSpec:
     """The pool with the GPU taint and the device plugin's scheduling label added."""
-    return NodeGroupSpec(
-        name=spec.name, instance_types=list(spec.instance_types), ami_type=spec.ami_type,
-        min_size=spec.min_size, desired_size=spec.desired_size, max_size=spec.max_size,
-        root_volume_gib=spec.root_volume_gib,
-        labels={**spec.labels, GPU_PRESENT_LABEL: "true"},
-        taints=[*spec.taints, GPU_TAINT], capacity_type=spec.capacity_type,
-        kubernetes_version=spec.kubernetes_version,
-    )
+    return dataclasses.replace(spec, instance_types=list(spec.instance_types),
+                               labels={**spec.labels, GPU_PRESENT_LABEL: "true"},
+                               taints=[*spec.taints, GPU_TAINT])
+
+
+def node_labels(spec: NodeGroupSpec) -> dict[str, str]:
+    """Every label a node of the (GPU) pool joins with, as the node group sets them."""
+    return {POOL_LABEL: spec.name, **spec.labels}
 
 
 def device_plugin_values() -> dict[str, Any]:
@@ -96,6 +101,10 @@ def karpenter_node_pool(spec: NodeGroupSpec, pool: KarpenterPool) -> dict[str, A
                     ],
                 },
             },
+            # Never consolidate a node that holds a loaded model (engine pods also carry
+            # karpenter.sh/do-not-disrupt); an empty one goes after `consolidate_after`.
+            "disruption": {"consolidationPolicy": "WhenEmpty",
+                           "consolidateAfter": pool.consolidate_after},
             "limits": {"nvidia.com/gpu": str(pool.gpu_limit)},
         },
     }
@@ -117,6 +126,8 @@ class GpuNodes(pulumi.ComponentResource):
                                   args.subnet_ids, gpu_pool_spec(spec), group_opts)
             for spec in args.pools
         }
+        for pool_name, tags in sorted(args.asg_tags.items()):
+            _asg_tags(f"{name}-{pool_name}", self.node_groups[pool_name], tags, group_opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider,
                                           depends_on=list(args.depends_on))
         self.device_plugin = k8s.helm.v3.Release(
@@ -146,3 +157,22 @@ class GpuNodes(pulumi.ComponentResource):
             "device_plugin": self.device_plugin.name,
             "node_pools": self.node_pools,
         })
+
+
+def _asg_tags(name: str, group: aws.eks.NodeGroup, tags: dict[str, str],
+              opts: pulumi.ResourceOptions) -> None:
+    """Tags on the node group's Auto Scaling group (EKS does not copy node group tags there)."""
+    asg_name = group.resources.apply(_asg_name)
+    for key, value in tags.items():
+        aws.autoscaling.Tag(
+            f"{name}-{key.rsplit('node-template/', 1)[-1].replace('/', '-')}",
+            autoscaling_group_name=asg_name,
+            tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+            opts=opts)
+
+
+def _asg_name(resources: Any) -> str:
+    """The one Auto Scaling group EKS creates for a managed node group."""
+    (resource,) = resources
+    (group,) = resource.autoscaling_groups or []
+    return str(group.name)

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from components import engines
+from components.gpu_catalog import GPUS, lookup_gpu
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
@@ -320,6 +321,19 @@ def _each(check: Callable[[str], str]) -> Callable[[list[str]], list[str]]:
     return run
 
 
+def gpu_capacity(value: dict[str, int]) -> dict[str, int]:
+    """{GPU model: count}: models from the GPU catalog (canonical names), counts >= 1."""
+    result = {}
+    for name, count in value.items():
+        gpu = lookup_gpu(name)
+        _check(gpu is not None, f"{name!r} is not in the GPU catalog; known: "
+               f"{', '.join(sorted(GPUS))}")
+        _check(count >= 1, f"{name}: {count} GPUs; give at least 1")
+        assert gpu is not None
+        result[gpu.name] = count
+    return result
+
+
 DnsSubdomain = Annotated[str, AfterValidator(dns_subdomain)]
 Hostname = Annotated[str, AfterValidator(hostname)]
 ImageReference = Annotated[str, AfterValidator(image_reference)]
@@ -348,3 +362,4 @@ K8sLabels = Annotated[dict[str, str], AfterValidator(k8s_labels)]
 GcpLabels = Annotated[dict[str, str], AfterValidator(gcp_labels)]
 AwsTags = Annotated[dict[str, str], AfterValidator(aws_tags)]
 Token = Annotated[str, AfterValidator(no_whitespace)]
+GpuCapacity = Annotated[dict[str, int], AfterValidator(gpu_capacity)]

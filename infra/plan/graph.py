@@ -78,6 +78,7 @@ class Node:
     dependencies: frozenset[str]  # depends_on and property dependencies
     timeouts: tuple[tuple[str, str], ...]  # customTimeouts (create/update/delete)
     inputs: dict[str, Any] = field(hash=False, compare=False)
+    ignore_changes: tuple[str, ...] = ()  # properties `pulumi up` leaves to someone else
 
     @property
     def label(self) -> str:
@@ -141,7 +142,8 @@ class Graph:
                 provider=_provider_urn(wiring.provider),
                 providers={k: _provider_urn(v) for k, v in wiring.providers.items()},
                 dependencies=frozenset(deps),
-                timeouts=tuple(sorted(wiring.custom_timeouts.items())), inputs=reg.inputs)
+                timeouts=tuple(sorted(wiring.custom_timeouts.items())), inputs=reg.inputs,
+                ignore_changes=tuple(wiring.ignore_changes))
             self.nodes[node.urn] = node
         self._closure: dict[str, frozenset[str]] = {}
 
@@ -352,6 +354,32 @@ def addons_after_cluster_and_nodes(graph: Graph, _: Expectations) -> list[str]:
     return problems
 
 
+ROLE_TYPE = "aws:iam/role:Role"
+# What gives a role its permissions: attached managed policies and inline policies.
+ROLE_PERMISSION_TYPES = frozenset({"aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                                   "aws:iam/rolePolicy:RolePolicy"})
+
+
+def pods_after_role_permissions(graph: Graph, _: Expectations) -> list[str]:
+    """A pod-creating object that takes an IAM role (IRSA: its ARN in the service account's
+    annotation) waits for every policy of that role, not only for the role."""
+    grants: dict[str, list[Node]] = {}
+    for grant in graph.of_type(ROLE_PERMISSION_TYPES):
+        for role in grant.dependencies:
+            grants.setdefault(role, []).append(grant)
+    problems = []
+    for node in sorted(filter(_is_k8s_object, graph.nodes.values()), key=_key):
+        if _api_group_kind(node)[1] not in POD_KINDS:
+            continue
+        for role in sorted(node.dependencies):
+            if graph.nodes.get(role) is None or graph.nodes[role].type != ROLE_TYPE:
+                continue
+            problems += [f"{node.label} runs as role {graph.nodes[role].label} before "
+                         f"{g.label} grants its permissions"
+                         for g in grants.get(role, []) if not graph.waits_on(node, g)]
+    return problems
+
+
 def _subnets_of(node: Node) -> list[str]:
     if node.type == "aws:eks/nodeGroup:NodeGroup":
         value = node.inputs.get("subnetIds")
@@ -457,6 +485,7 @@ INVARIANTS: dict[str, Callable[[Graph, Expectations], list[str]]] = {
     "pods-on-nodes": pods_on_nodes,
     "crd-before-custom-resource": custom_resources_after_crds,
     "addons-after-cluster-and-nodes": addons_after_cluster_and_nodes,
+    "pods-after-role-permissions": pods_after_role_permissions,
     "nodes-after-egress": nodes_after_egress,
     "cloud-location": cloud_location,
 }
@@ -484,7 +513,7 @@ def graph_document(graph: Graph) -> list[dict[str, Any]]:
          "parent": _short(graph, n.parent) if n.parent else None,
          "provider": _short(graph, n.provider) if n.provider else None,
          "depends_on": sorted(_short(graph, d) for d in n.dependencies),
-         "custom_timeouts": dict(n.timeouts)}
+         "custom_timeouts": dict(n.timeouts), "ignore_changes": list(n.ignore_changes)}
         for n in sorted(graph.nodes.values(), key=_key)
     ]
 

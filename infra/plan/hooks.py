@@ -101,7 +101,14 @@ def _plan_zones(args: Any) -> dict[str, Any]:
 
 
 
+def _node_group(args: Any) -> dict[str, Any]:
+    """The Auto Scaling group EKS creates for a managed node group (named by EKS)."""
+    return {"resources": [{"autoscalingGroups": [{"name": f"eks-{args.name}-plan"}],
+                           "remoteAccessSecurityGroupId": ""}]}
+
+
 EKS_STATE: dict[str, StateHook] = {
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
     "eks:index:Cluster": _plan_cluster,
     "aws:iam/role:Role": _plan_arn("iam", "role"),
     "aws:iam/policy:Policy": _plan_arn("iam", "policy"),

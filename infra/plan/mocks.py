@@ -63,6 +63,8 @@ class Wiring:
     # Pulumi `protect` as the engine receives it (set on the resource or inherited from its
     # parent): the engine refuses to delete or replace it.
     protect: bool = False
+    # Properties `pulumi up` leaves alone after creation (e.g. an autoscaler's desired size).
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +159,7 @@ def _wiring(urn: str, request: Any) -> Wiring:
         custom_timeouts={k: getattr(timeouts, k) for k in ("create", "update", "delete")
                          if getattr(timeouts, k)},
         protect=bool(request.protect),
+        ignore_changes=sorted(request.ignoreChanges),
     )
 
 

@@ -20,6 +20,7 @@ from components.autoscaling import recommend
 from infra.config.base import NAMESPACE, ConfigError, Problem
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import EksStack, HyperPodStack, K3sGcpStack, StackConfig
+from infra.plan.capacity import capacity_lines
 from infra.plan.cold_start import cold_starts
 from infra.plan.graph import Expectations, Graph, graph_document, order_markdown, violations
 from infra.plan.hooks import hooks_for
@@ -50,6 +51,8 @@ class Plan:
     violations: list[str] = field(default_factory=list)
     order: str = ""
     autoscaling: list[str] = field(default_factory=list)
+    # What holds the endpoints' peak: GPU node bounds and autoscaler, or stated capacity.
+    capacity: tuple[str, list[str]] = ("", [])
 
 
 def stack_file(stack: str) -> Path:
@@ -149,7 +152,8 @@ def plan_stack(config: dict[str, str], secret_keys: list[str], stack: str) -> Pl
     return Plan(stack, stack_config.platform, version, outputs, resources,
                 manifests_of(registrations), config_warnings(stack_config) + cold_warnings,
                 graph=graph_document(graph), violations=broken,
-                order=order_markdown(stack, graph, broken), autoscaling=autoscaling + cold_lines)
+                order=order_markdown(stack, graph, broken), autoscaling=autoscaling + cold_lines,
+                capacity=capacity_lines(stack_config))
 
 
 def write_plan(plan: Plan, out_dir: Path) -> None:
@@ -203,6 +207,10 @@ def summary(plan: Plan, out_dir: Path | None) -> str:
     if plan.autoscaling:
         lines.append("Autoscaling (KEDA on the engines' queue; replicas at total queue depths):")
         lines += [f"  {line}" for line in plan.autoscaling]
+    heading, capacity = plan.capacity
+    if capacity:
+        lines.append(heading)
+        lines += [f"  {line}" for line in capacity]
     lines += monitoring_lines(plan.outputs.get("observability"))
     lines.append(protected_line(plan.resources))
     roles = sum(1 for r in plan.resources if r["type"] == "aws:iam/role:Role")

@@ -22,15 +22,28 @@ from components.platforms.aws_lb_controller import (
 )
 from components.platforms.aws_lb_controller_policy import CHART_VERSION, CONTROLLER_VERSION
 from components.platforms.aws_network import SubnetTags, SubnetTagsArgs, Vpc, VpcArgs
+from components.platforms.cluster_autoscaler import (
+    DO_NOT_DISRUPT,
+    GPU_LABEL,
+    MIN_EMPTY_NODE_SECONDS,
+    SAFE_TO_EVICT,
+    VERSIONS,
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    duration,
+    node_template_tags,
+)
 from components.platforms.eks import POOL_LABEL, EksCluster, EksClusterArgs, NodeGroupSpec
 from components.platforms.gpu_nodes import (
     DEVICE_PLUGIN_VERSION,
     GpuNodes,
     GpuNodesArgs,
     KarpenterPool,
+    gpu_pool_spec,
+    node_labels,
 )
 from infra.config.endpoint import S3Source
-from infra.config.platforms.eks import EksSettings, GpuPool
+from infra.config.platforms.eks import EksSettings
 from infra.config.stack import EksStack
 from infra.platforms.base import (
     EndpointRequest,
@@ -40,32 +53,53 @@ from infra.platforms.base import (
     keda_if_autoscaled,
 )
 from infra.resolve.endpoint import endpoint_spec
-from infra.validate.platforms.eks import SECTION, nodes_needed, pool_gpu
+from infra.validate.platforms.eks import (
+    SECTION,
+    NodeBounds,
+    cluster_autoscaler,
+    node_bounds,
+    pool_gpu,
+)
 
 
 def _node_specs(config: EksStack) -> tuple[NodeGroupSpec, list[NodeGroupSpec]]:
-    """System and GPU node groups. Nothing in the stack scales a managed node group, so each
-    GPU pool starts with the nodes its endpoints need (desired_size raised to the demand, never
-    above max_size, which the rules check covers the demand)."""
+    """System and GPU node groups, sized by `node_bounds` (the rules check the peak fits)."""
     settings = config.platform_settings
-    needed = nodes_needed(config)
+    bounds = node_bounds(config)
+    autoscaled = cluster_autoscaler(config)
     system = settings.system_nodes
     system_spec = NodeGroupSpec(
         name="system", instance_types=[system.instance_type], ami_type="AL2023_x86_64_STANDARD",
         min_size=system.min_size, desired_size=system.desired_size, max_size=system.max_size,
-        root_volume_gib=system.root_volume_gib)
+        root_volume_gib=system.root_volume_gib, autoscaled=autoscaled)
     pools = [NodeGroupSpec(
         name=p.name, instance_types=list(p.instance_types), ami_type=p.ami_type,
-        min_size=p.min_size, desired_size=desired_size(p, needed[p.name]), max_size=p.max_size,
-        root_volume_gib=p.root_volume_gib, labels=dict(p.labels), capacity_type=p.capacity_type,
-        kubernetes_version=settings.kubernetes_version,
+        min_size=bounds[p.name].min_size, desired_size=bounds[p.name].desired_size,
+        max_size=bounds[p.name].max_size, root_volume_gib=p.root_volume_gib,
+        labels={**p.labels, **_gpu_label(p, autoscaled)},
+        capacity_type=p.capacity_type, kubernetes_version=settings.kubernetes_version,
+        autoscaled=autoscaled,
     ) for p in settings.gpu_pools]
     return system_spec, pools
 
 
-def desired_size(pool: GpuPool, needed: int) -> int:
-    """The configured desired size, raised to the nodes the endpoints need (<= max_size)."""
-    return min(pool.max_size, max(pool.desired_size, needed))
+def _gpu_label(pool: Any, autoscaled: bool) -> dict[str, str]:
+    """With the autoscaler: the accelerator label, set before the node joins."""
+    return {GPU_LABEL: f"nvidia-{pool_gpu(pool)[0].name.lower()}"} if autoscaled else {}
+
+
+def empty_node_seconds(config: EksStack) -> int:
+    """How long a GPU node stays once empty: at least the autoscaler's default, and at least
+    the longest replica scale-down window, so a replica that returns finds its node."""
+    windows = [e.autoscaling.scale_down_window_s for e in config.endpoints if e.autoscaling]
+    return max([MIN_EMPTY_NODE_SECONDS, *windows])
+
+
+def pod_annotations(config: EksStack) -> dict[str, str]:
+    """Engine pods on nodes an autoscaler may remove: never evicted to consolidate."""
+    if config.platform_settings.autoscaling == "karpenter":
+        return {**SAFE_TO_EVICT, **DO_NOT_DISRUPT}
+    return dict(SAFE_TO_EVICT) if cluster_autoscaler(config) else {}
 
 
 def cluster_name(settings: EksSettings, stack: str) -> str:
@@ -90,13 +124,14 @@ def build(config: EksStack) -> PlatformContext:
         log_types=list(settings.cluster_log_types), protect=config.protect), opts=opts)
     karpenter = {
         p.name: KarpenterPool(settings.karpenter.node_class, pool_gpu(p)[0].name.lower(),
-                              settings.karpenter.gpu_limit)
+                              settings.karpenter.gpu_limit, duration(empty_node_seconds(config)))
         for p in settings.gpu_pools
     } if settings.autoscaling == "karpenter" else {}
     gpu_nodes = GpuNodes("gpu", GpuNodesArgs(
         cluster_name=name, node_role_arn=cluster.node_role_arn, subnet_ids=network[2],
         pools=pool_specs, provider=cluster.provider, karpenter=karpenter,
-        depends_on=[cluster.system_node_group]), opts=opts)
+        asg_tags=_asg_tags(config, pool_specs), depends_on=[cluster.system_node_group]),
+        opts=opts)
     depends_on: list[pulumi.Resource] = [cluster.system_node_group, gpu_nodes.device_plugin,
                                          *gpu_nodes.node_groups.values()]
     outputs: dict[str, Any] = {
@@ -105,7 +140,7 @@ def build(config: EksStack) -> PlatformContext:
         "oidc_provider_arn": cluster.oidc_provider_arn, "oidc_issuer": cluster.oidc_issuer,
         "vpc_id": network[0], "private_subnet_ids": network[2], "public_subnet_ids": network[1],
         "node_role_arn": cluster.node_role_arn,
-        "node_pools": _pool_outputs(settings, {p.name: p.desired_size for p in pool_specs}),
+        "node_pools": _pool_outputs(settings, node_bounds(config)),
         "device_plugin_chart_version": DEVICE_PLUGIN_VERSION,
     }
     if settings.aws_load_balancer_controller:
@@ -118,6 +153,17 @@ def build(config: EksStack) -> PlatformContext:
         outputs["aws_load_balancer_controller"] = {
             "version": CONTROLLER_VERSION, "chart_version": CHART_VERSION,
             "role_arn": controller.role_arn}
+    if cluster_autoscaler(config):
+        autoscaler = ClusterAutoscaler("cluster-autoscaler", ClusterAutoscalerArgs(
+            cluster_name=name, region=settings.region,
+            kubernetes_version=settings.kubernetes_version,
+            oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer=cluster.oidc_issuer,
+            provider=cluster.provider, node_selector={POOL_LABEL: "system"},
+            empty_node_seconds=empty_node_seconds(config),
+            depends_on=[cluster.system_node_group]), opts=opts)
+        chart_version, image_tag = VERSIONS[settings.kubernetes_version]
+        outputs["cluster_autoscaler"] = {"chart_version": chart_version, "version": image_tag,
+                                         "role_arn": autoscaler.role_arn}
     depends_on += keda_if_autoscaled(config, cluster.provider, {POOL_LABEL: "system"},
                                      [cluster.system_node_group])
     return EksContext(
@@ -173,15 +219,32 @@ def _zone(names: list[str], index: int, region: str) -> str:
     return sorted(names)[index]
 
 
-def _pool_outputs(settings: EksSettings, desired: dict[str, int]) -> dict[str, Any]:
+def _asg_tags(config: EksStack, pools: list[NodeGroupSpec]) -> dict[str, dict[str, str]]:
+    """Node-template tags per GPU pool, so the Cluster Autoscaler can add a first node to an
+    empty group (it learns GPUs, labels and taints from them)."""
+    if not cluster_autoscaler(config):
+        return {}
+    settings = config.platform_settings
+    result = {}
+    for spec in pools:
+        pool = settings.pool(spec.name)
+        assert pool is not None
+        gpu_spec = gpu_pool_spec(spec)
+        result[spec.name] = node_template_tags(node_labels(gpu_spec), gpu_spec.taints,
+                                               pool_gpu(pool)[1])
+    return result
+
+
+def _pool_outputs(settings: EksSettings, bounds: dict[str, NodeBounds]) -> dict[str, Any]:
     result = {}
     for pool in settings.gpu_pools:
         gpu, count = pool_gpu(pool)
+        size = bounds[pool.name]
         result[pool.name] = {
             "instance_types": list(pool.instance_types), "gpu": gpu.name, "gpus_per_node": count,
             "ami_type": pool.ami_type, "capacity_type": pool.capacity_type,
-            "min_size": pool.min_size, "desired_size": desired[pool.name],
-            "max_size": pool.max_size,
+            "min_size": size.min_size, "desired_size": size.desired_size,
+            "max_size": size.max_size, "autoscaler": size.autoscaler,
             "node_selector": {POOL_LABEL: pool.name},
         }
     return result
@@ -201,12 +264,14 @@ def deploy(request: EndpointRequest) -> InferenceEndpoint:
     IAM role (IRSA) that reads only its bucket prefix, through a dedicated ServiceAccount."""
     endpoint, platform = request.endpoint, request.platform
     source = endpoint.source
-    if not isinstance(source, S3Source) or source.credentials_secret is not None:
-        return deploy_engines(request)
-    assert isinstance(platform, EksContext)
-    account = f"{endpoint.name}-engine"
     spec = request.spec or endpoint_spec(endpoint, request.placement,
                                          request.stack.hf_token is not None)
+    assert isinstance(request.stack, EksStack)
+    spec = dataclasses.replace(spec, pod_annotations=pod_annotations(request.stack))
+    if not isinstance(source, S3Source) or source.credentials_secret is not None:
+        return deploy_engines(dataclasses.replace(request, spec=spec))
+    assert isinstance(platform, EksContext)
+    account = f"{endpoint.name}-engine"
     identity = EngineIdentity(f"{endpoint.name}-identity", EngineIdentityArgs(
         namespace=endpoint.namespace, service_account=account, labels=dict(spec.labels),
         bucket=source.bucket, prefix=source.prefix,

@@ -15,6 +15,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 PROM = SCHEMAS / "prometheus-operator"
 CRD_FILES = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCHEMAS / "keda" / "scaledobjects.keda.sh.yaml",
+    ("karpenter.sh/v1", "NodePool"): SCHEMAS / "karpenter" / "nodepools.karpenter.sh.yaml",
     ("monitoring.coreos.com/v1", "PodMonitor"): PROM / "crd-podmonitors.yaml",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): PROM / "crd-servicemonitors.yaml",
     ("monitoring.coreos.com/v1", "PrometheusRule"): PROM / "crd-prometheusrules.yaml",

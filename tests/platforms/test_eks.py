@@ -86,7 +86,10 @@ def test_node_groups_are_pinned_with_gpu_ami_taint_and_imdsv2(stack: str) -> Non
     assert gpu["instanceTypes"] == ["g5.xlarge"]
     assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
-    assert gpu["labels"] == {"inference-stacks/pool": "a10g", "nvidia.com/gpu.present": "true"}
+    # eks-gpu autoscales: its GPU nodes also join with the Cluster Autoscaler's GPU label.
+    accelerator = {"k8s.amazonaws.com/accelerator": "nvidia-a10g"} if stack == "eks-gpu" else {}
+    assert gpu["labels"] == {"inference-stacks/pool": "a10g", "nvidia.com/gpu.present": "true",
+                             **accelerator}
     system = one(result, "aws:eks/nodeGroup:NodeGroup", "eks-system")
     assert system["instanceTypes"] == ["m6i.large"]
     assert system["taints"] == []
@@ -450,7 +453,7 @@ def test_first_fit_packs_replicas_without_splitting_them() -> None:
 
 
 def test_an_autoscaled_endpoint_needs_its_peak_on_the_pool() -> None:
-    """KEDA scales engine pods up to autoscaling.max; nothing scales the node group."""
+    """KEDA scales engine pods up to autoscaling.max; the node group's max must hold them."""
     config = eks_config(replicas=1, autoscaling={"min": 1, "max": 3})
     text = problems_for(config)
     assert "inference-stacks:eks.gpu_pools[0].max_size" in text and "raise max_size to 3" in text

@@ -21,4 +21,7 @@ class K3sWorkloadSettings(StrictModel):
     device_plugin_image: f.ImageReference = Field(
         DEVICE_PLUGIN_IMAGE,
         description="NVIDIA device plugin image, pinned.")
-
+    gpu_capacity: f.GpuCapacity = Field(
+        default_factory=dict,
+        description="GPUs the endpoints may use, by model (e.g. {L4: 12}): when stated, the plan "
+        "fails if their peak (autoscaling.max or replicas x gpu.count) exceeds it.")

@@ -32,6 +32,10 @@ class KubernetesSettings(StrictModel):
     keda_installed: bool = Field(
         False, description="The cluster already runs KEDA: autoscaled endpoints do not "
         "install it.")
+    gpu_capacity: f.GpuCapacity = Field(
+        default_factory=dict,
+        description="GPUs the endpoints may use, by model (e.g. {L4: 12}): when stated, the plan "
+        "fails if their peak (autoscaling.max or replicas x gpu.count) exceeds it.")
     runtime_class: f.DnsSubdomain | None = Field(
         None, description="RuntimeClass for GPU pods (nvidia on K3s); default none."
     )

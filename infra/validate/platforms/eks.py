@@ -1,14 +1,18 @@
 """Platform `eks` rules: pools and pinning (R3, R25), exposure needs, cache vs root volume (R18),
-and pool capacity vs the replicas the endpoints ask for."""
+pool capacity vs the replicas the endpoints ask for, and the GPU node bounds the Cluster
+Autoscaler works within (`node_bounds`)."""
 
 from __future__ import annotations
 
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from components.gpu_catalog import lookup_gpu, lookup_instance_type
+from components.platforms.cluster_autoscaler import VERSIONS, chart_for
 from components.platforms.eks import POOL_LABEL
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
@@ -146,24 +150,119 @@ def first_fit_nodes(gpu_counts: list[int], per_node: int) -> int:
 
 
 def peak_replicas(endpoint: EndpointConfig) -> int:
-    """Replicas at the peak: the autoscaler's max when the endpoint autoscales. Nothing scales
-    a managed node group, so the pool must hold the peak from the start."""
+    """Replicas at the peak: the autoscaler's max when the endpoint autoscales."""
     auto = endpoint.autoscaling
     return max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
 
 
-def nodes_needed(config: EksStack) -> dict[str, int]:
-    """GPU nodes each pool needs for every replica of the endpoints placed on it."""
-    settings = config.platform_settings
-    demand: dict[str, list[int]] = defaultdict(list)
-    for endpoint in config.endpoints:
+def least_replicas(endpoint: EndpointConfig) -> int:
+    """Replicas that always run: autoscaling.min, else the fixed count."""
+    return endpoint.autoscaling.min if endpoint.autoscaling is not None else endpoint.replicas
+
+
+def _placed(config: EksStack) -> list[tuple[int, EndpointConfig, str, int]]:
+    """(index, endpoint, pool name, GPUs per replica) of every endpoint that places."""
+    found = []
+    for index, endpoint in enumerate(config.endpoints):
         try:
-            placement = place(endpoint, settings)
+            placement = place(endpoint, config.platform_settings)
         except PlacementError:
             continue  # reported by the shared rules with its key path
-        demand[placement.node_selector[POOL_LABEL]] += [placement.count] * peak_replicas(endpoint)
+        found.append((index, endpoint, placement.node_selector[POOL_LABEL], placement.count))
+    return found
+
+
+def nodes_needed(config: EksStack, replicas: Callable[[EndpointConfig], int] = peak_replicas,
+                 ) -> dict[str, int]:
+    """GPU nodes each pool needs for `replicas(endpoint)` of every endpoint placed on it (by
+    default the peak)."""
+    demand: dict[str, list[int]] = defaultdict(list)
+    for _, endpoint, pool, count in _placed(config):
+        demand[pool] += [count] * replicas(endpoint)
     return {pool.name: first_fit_nodes(demand[pool.name], pool_gpu(pool)[1])
-            for pool in settings.gpu_pools}
+            for pool in config.platform_settings.gpu_pools}
+
+
+def cluster_autoscaler(config: EksStack) -> bool:
+    """The Cluster Autoscaler runs when node groups are the autoscaling mode and an endpoint
+    autoscales: only then do replicas (and so GPU nodes) change after `pulumi up`."""
+    return config.platform_settings.autoscaling == "managed" and \
+        any(e.autoscaling is not None for e in config.endpoints)
+
+
+@dataclass(frozen=True)
+class NodeBounds:
+    """One node group's sizes and who changes them after creation."""
+
+    min_size: int
+    desired_size: int
+    max_size: int
+    autoscaler: str | None  # "cluster-autoscaler", "karpenter" (NodePools beside) or None
+
+
+def node_bounds(config: EksStack) -> dict[str, NodeBounds]:
+    """Per GPU pool. With the Cluster Autoscaler: min = the nodes the endpoints' least replicas
+    need (at least the pool's min_size, for warm nodes), max = the nodes their peak needs
+    (autoscaling.max x tensor_parallel_size, first fit), desired = min at creation. Without it
+    nothing resizes the group after `pulumi up`, so it starts with the peak (desired raised to
+    the demand, within the pool's sizes)."""
+    settings = config.platform_settings
+    peak = nodes_needed(config)
+    if not cluster_autoscaler(config):
+        mode = "karpenter" if settings.autoscaling == "karpenter" else None
+        return {p.name: NodeBounds(p.min_size, min(p.max_size, max(p.desired_size,
+                                                                    peak[p.name])),
+                                   p.max_size, mode) for p in settings.gpu_pools}
+    least = nodes_needed(config, least_replicas)
+    bounds = {}
+    for pool in settings.gpu_pools:
+        low = min(pool.max_size, max(pool.min_size, least[pool.name]))
+        bounds[pool.name] = NodeBounds(low, low, max(low, peak[pool.name]), "cluster-autoscaler")
+    return bounds
+
+
+def _autoscaled_fit(config: EksStack) -> list[Problem]:
+    """An endpoint whose autoscaling.max x tensor_parallel_size alone cannot fit its pool's
+    max_size: KEDA would ask for replicas no node can hold."""
+    settings = config.platform_settings
+    problems = []
+    for index, endpoint, pool_name, count in _placed(config):
+        pool = settings.pool(pool_name)
+        if endpoint.autoscaling is None or pool is None:
+            continue
+        per_node = pool_gpu(pool)[1]
+        needed = first_fit_nodes([count] * endpoint.autoscaling.max, per_node)
+        if needed > pool.max_size:
+            fits = pool.max_size * (per_node // count)
+            problems.append(Problem(
+                f"{NAMESPACE}:" + key_path("endpoints", index, "autoscaling", "max"),
+                f"{endpoint.autoscaling.max} replicas x {count} GPU (tensor_parallel_size) need "
+                f"{needed} nodes of pool {pool.name!r} ({per_node} GPU per node), but its "
+                f"max_size is {pool.max_size}; lower autoscaling.max to {fits} or raise "
+                f"{SECTION}.gpu_pools[].max_size to {needed}"))
+    return problems
+
+
+def _autoscaler_version(config: EksStack) -> list[Problem]:
+    version = config.platform_settings.kubernetes_version
+    if not cluster_autoscaler(config) or chart_for(version) is not None:
+        return []
+    return [Problem(f"{SECTION}.kubernetes_version", (
+        f"{version!r}: autoscaled endpoints need the Cluster Autoscaler, whose minor must match "
+        f"the cluster's; pinned for {', '.join(VERSIONS)}"))]
+
+
+def _demand_note(config: EksStack, pool: str) -> str:
+    """Which endpoints make up a pool's peak, by key: 'qwen (endpoints[0].autoscaling.max 3 x
+    1 GPU)'."""
+    parts = []
+    for index, endpoint, placed_on, count in _placed(config):
+        if placed_on != pool:
+            continue
+        key = "autoscaling.max" if endpoint.autoscaling is not None else "replicas"
+        parts.append(f"{endpoint.name} (endpoints[{index}].{key} {peak_replicas(endpoint)} x "
+                     f"{count} GPU)")
+    return ", ".join(parts)
 
 
 def check(config: EksStack) -> list[Problem]:
@@ -179,15 +278,16 @@ def check(config: EksStack) -> list[Problem]:
             problems.append(Problem(f"{SECTION}.gpu_pools[{i}].labels", (
                 f"{', '.join(reserved)} is set by the program: endpoints are pinned by it (R3); "
                 "remove it")))
-        # Whatever the autoscaling mode: the node group is sized to the demand (platform eks
-        # raises desired_size to it) and Karpenter NodePools are capped by the same pools.
+        # Whatever the autoscaling mode: the node group's max (the Cluster Autoscaler's bound,
+        # or the fixed size it starts with) must hold the peak.
         if needed[pool.name] > pool.max_size:
             per_node = pool_gpu(pool)[1]
             problems.append(Problem(
                 f"{SECTION}.gpu_pools[{i}].max_size",
                 f"{pool.max_size} nodes x {per_node} GPU = {pool.max_size * per_node} GPUs, but "
                 f"the endpoints on pool {pool.name!r} need {gpus_by_pool[pool.name]} GPUs on "
-                f"{needed[pool.name]} nodes; raise max_size to {needed[pool.name]}",
+                f"{needed[pool.name]} nodes at their peak ({_demand_note(config, pool.name)}); "
+                f"raise max_size to {needed[pool.name]} or lower those replicas",
             ))
-    return problems
+    return problems + _autoscaled_fit(config) + _autoscaler_version(config)
 

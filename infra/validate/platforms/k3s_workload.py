@@ -17,6 +17,7 @@ from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.k3s_workload import K3sWorkloadSettings
 from infra.config.stack import K3sWorkloadStack
+from infra.validate.capacity import gpu_capacity_problems
 from infra.validate.placement import Placement, PlacementError
 
 
@@ -65,5 +66,6 @@ def check(config: K3sWorkloadStack) -> list[Problem]:
                 "cluster (smoke and bench reach it by port-forward)")))
         if isinstance(endpoint.source, FsxSource):
             problems.append(Problem(f"{at}.source.type", "'fsx' is only for platform hyperpod"))
-    return problems
+    settings = config.platform_settings
+    return problems + gpu_capacity_problems(config, "k3s_workload", settings.gpu_capacity, place)
 

@@ -9,6 +9,7 @@ from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.kubernetes import KubernetesSettings
 from infra.config.stack import KubernetesStack
+from infra.validate.capacity import gpu_capacity_problems
 from infra.validate.placement import INSTANCE_TYPE_LABEL, Placement, PlacementError
 
 
@@ -66,5 +67,5 @@ def check(config: KubernetesStack) -> list[Problem]:
     if settings.kubeconfig_path and not Path(settings.kubeconfig_path).expanduser().is_file():
         problems.append(Problem(f"{NAMESPACE}:kubernetes.kubeconfig_path",
                                 f"{settings.kubeconfig_path!r} is not a file"))
-    return problems
+    return problems + gpu_capacity_problems(config, "kubernetes", settings.gpu_capacity, place)
 
