@@ -69,12 +69,13 @@ class RouterMetrics:
 #   with the worker), `smg_worker_requests_active{worker}`, the histogram
 #   `smg_router_request_duration_seconds`, `smg_router_request_errors_total{error_type}` (e.g.
 #   `no_workers` for an unknown model), `smg_worker_overload_fallback_total{stage}`.
-# vllm-router 0.1.17: `vllm_router_processed_requests_total{worker}`,
-#   `vllm_router_worker_health{worker}` (a removed worker's series stays at its last value, so
-#   the registered count is `vllm_router_active_workers`), `vllm_router_running_requests{worker}`
-#   (only load-tracking policies such as power_of_two set it), the histogram
-#   `vllm_router_generate_duration_seconds`, and failures per engine as the circuit breaker
-#   counts them, `vllm_router_cb_outcomes_total{worker, outcome="failure"}` (an engine's 500 is
+# vllm-router 0.1.17: every answer of an engine as its circuit breaker counts it,
+#   `vllm_router_cb_outcomes_total{worker, outcome}` (`vllm_router_processed_requests_total`
+#   misses requests under power_of_two with one healthy worker); `vllm_router_worker_health
+#   {worker}` (a removed worker's series stays at its last value, so the registered count is
+#   `vllm_router_active_workers`); `vllm_router_running_requests{worker}` (only load-tracking
+#   policies such as power_of_two set it); the histogram `vllm_router_generate_duration_seconds`;
+#   failures per engine, `vllm_router_cb_outcomes_total{outcome="failure"}` (an engine's 500 is
 #   retried on another one, so the client never sees it).
 ROUTER_METRICS: dict[rm.RouterKind, RouterMetrics] = {
     "smg": RouterMetrics(
@@ -91,7 +92,7 @@ ROUTER_METRICS: dict[rm.RouterKind, RouterMetrics] = {
     ),
     "vllm-router": RouterMetrics(
         kind="vllm-router",
-        requests_per_worker="vllm_router_processed_requests_total",
+        requests_per_worker="vllm_router_cb_outcomes_total",
         worker_health=rm.WORKER_HEALTH_METRICS["vllm-router"],
         workers_total="vllm_router_active_workers",
         in_flight="vllm_router_running_requests",

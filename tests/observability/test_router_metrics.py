@@ -14,6 +14,7 @@ rate() is not a gauge there.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,6 +127,8 @@ def test_router_errors_panel_counts_a_failed_request(
     if router.kind != "smg":
         pytest.skip("vllm-router retries an engine's failure on another engine; its failure "
                     "outcomes are checked by name below")
+    provoke(router, local_engine)  # the counter's first sample: rate() needs an increase
+    time.sleep(3 * INTERVAL_S)
     provoke(router, local_engine)
     (expr, _), = panel(router.kind, "Router errors/s").queries
     assert run(prometheus, f"{expr} > 0"), "no router error counted"
