@@ -180,6 +180,8 @@ def check_metrics(t: Target) -> Outcome:
     if t.through_load_balancer:
         return "skip", (f"{ep.metrics_path} is not forwarded by the load balancer (only /v1); "
                         "run without --direct to check it through a port-forward"), {}
+    if t.engine_metrics_hidden:
+        return "skip", t.engine_metrics_hidden, {}
     metric = QUEUE_METRIC[ep.engine]
     try:
         text = t.send("GET", ep.metrics_path, ep.api_key).text

@@ -161,3 +161,29 @@ def test_the_workers_path_comes_from_the_outputs(stub_server: StubServer) -> Non
         stub_server, router=router(workers_path="/ready-workers")))
     assert status == "pass"
     assert [r.path for r in stub_server.seen] == ["/ready-workers"]
+
+
+def _cli_rows(tmp_path: Path, server: StubServer, kind: str) -> dict[str, Any]:
+    serve_well(server)
+    server.routes["/readiness"] = lambda _: counts(1, 1)
+    if kind == "smg":  # smg answers 404 to /metrics on its port (no pass-through)
+        server.routes["/metrics"] = lambda _: (404, {"error": {"code": "unknown_url"}})
+    report = tmp_path / "r.json"
+    main(["check", "--outputs", str(write_outputs(tmp_path, server.url, router=router(kind))),
+          "--report", str(report), "--no-aws", "--wait", "2"])
+    return {r["name"]: r for r in json.loads(report.read_text())["results"]}
+
+
+def test_engine_metrics_are_not_asked_of_smg_which_does_not_pass_them_through(
+        tmp_path: Path, stub_server: StubServer) -> None:
+    rows = _cli_rows(tmp_path, stub_server, "smg")
+    for name in ("metrics", "metrics_live"):
+        assert rows[name]["status"] == "skip", rows[name]
+        assert rows[name]["reason"].startswith("smg serves no /metrics on its port")
+    assert not [r for r in stub_server.seen if r.path == "/metrics"]
+
+
+def test_engine_metrics_are_still_read_through_vllm_router(
+        tmp_path: Path, stub_server: StubServer) -> None:
+    rows = _cli_rows(tmp_path, stub_server, "vllm-router")
+    assert (rows["metrics"]["status"], rows["metrics_live"]["status"]) == ("pass", "pass")
