@@ -41,7 +41,7 @@ BINARIES = {"smg": "smg", "vllm-router": "vllm-router"}
 
 @dataclass(frozen=True)
 class RunningRouter:
-    kind: str
+    kind: rm.RouterKind
     url: str  # the router's main port (clients, /readiness)
     metrics_address: str  # host:port of its Prometheus endpoint
     log: Path
@@ -81,7 +81,7 @@ def command(kind: str, port: int, metrics_port: int, workers: list[str],
 
 
 @contextlib.contextmanager
-def running_router(kind: str, workers: list[str], api_key: str, log: Path,
+def running_router(kind: rm.RouterKind, workers: list[str], api_key: str, log: Path,
                    healthy: int = 1, timeout_s: float = 90.0) -> Iterator[RunningRouter]:
     """Start the router; ready once `/readiness` reports `healthy` healthy workers."""
     port, metrics_port = free_port(), free_port()
