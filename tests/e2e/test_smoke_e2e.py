@@ -118,7 +118,7 @@ def test_cli_exit_codes_and_no_secret_on_terminal(local_engine: LocalEngine,
                          str(local_engine.outputs_path)], capture_output=True, text=True,
                         cwd=REPO, timeout=120, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "7 passed, 0 failed, 2 skipped" in ok.stdout
+    assert "7 passed, 0 failed, 3 skipped" in ok.stdout  # tls, auth_surface, router_workers
     assert local_engine.api_key not in ok.stdout + ok.stderr
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema_version": 2}))
