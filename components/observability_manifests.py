@@ -12,6 +12,10 @@ renders what a Prometheus Operator setup consumes:
   shipped as ConfigMaps carrying the Grafana sidecar's label;
 - the kube-prometheus-stack and dcgm-exporter Helm values of the bundled mode.
 
+The routers' part (their metric table per kind, ServiceMonitor, alerts, dashboard rows) lives in
+`components.router_observability`, the shared helpers in `components.observability_common`;
+both are re-exported here, so callers keep one import.
+
 Every scraped series gets `inference_endpoint=<endpoint name>` and `inference_component=engine|
 router` from the monitors' relabelings; rules and dashboards select on those, so they never
 depend on pod names or Service names.
@@ -30,19 +34,50 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.engines import Engine
-from components.router_manifests import RouterSpec
-from components.spec import PART_OF, EndpointSpec
+from components.observability_common import (
+    COMPONENT_LABEL,
+    DASHBOARD_SEL,
+    DEFAULT_DASHBOARD_LABEL,
+    ENDPOINT_LABEL,
+    MONITORING_GROUP,
+    RATE,
+    ObservabilitySettings,
+    PanelDef,
+    counter_rate,
+    latency_quantile,
+)
+from components.observability_common import alert as _alert
+from components.observability_common import object_labels as _labels
+from components.observability_common import relabelings as _relabelings
+from components.observability_common import sel as _sel
+from components.router_manifests import KINDS as ROUTER_KINDS
+from components.router_manifests import RouterKind, RouterSpec
+from components.router_observability import (
+    ROUTER_METRICS,
+    ROUTER_PORT_NAME,
+    ROUTER_WORKER_LABEL,
+    RouterMetrics,
+    router_alerts,
+    router_kinds,
+    router_panels,
+    router_sections,
+    router_service_monitor,
+)
+from components.spec import EndpointSpec
 
-MONITORING_GROUP = "monitoring.coreos.com/v1"
-ENDPOINT_LABEL = "inference_endpoint"
-COMPONENT_LABEL = "inference_component"
-DEFAULT_DASHBOARD_LABEL: dict[str, str] = {"grafana_dashboard": "1"}
+# Names re-exported from the split modules (callers import the observability API from here).
+__all__ = [
+    "COMPONENT_LABEL", "DEFAULT_DASHBOARD_LABEL", "ENDPOINT_LABEL", "MONITORING_GROUP",
+    "ROUTER_METRICS", "ROUTER_PORT_NAME", "ROUTER_WORKER_LABEL", "ObservabilitySettings",
+    "PanelDef", "RouterMetrics", "counter_rate", "latency_quantile", "router_alerts",
+    "router_panels", "router_service_monitor",
+]
+
 ENGINE_PORT_NAME = "http"  # components/pod.py names the engine's container port "http"
-ROUTER_PORT_NAME = "metrics"  # router_manifests names the Prometheus port "metrics"
 
 # --- charts (bundled mode) -------------------------------------------------------------------
 # prometheus-community/helm-charts, charts/kube-prometheus-stack/Chart.yaml at commit
@@ -135,11 +170,6 @@ ENGINE_METRICS: dict[Engine, EngineMetrics] = {
     ),
 }
 
-# vllm-router 0.1.17 (names from its Rust extension; "Total requests processed by each worker").
-ROUTER_REQUESTS_PER_WORKER = "vllm_router_processed_requests_total"
-ROUTER_WORKER_LABEL = "worker"
-ROUTER_REQUEST_ERRORS = "vllm_router_request_errors_total"
-
 # dcgm-exporter default counters (etc/default-counters.csv of the pinned chart's image).
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
 DCGM_FB_USED = "DCGM_FI_DEV_FB_USED"  # MiB
@@ -180,44 +210,6 @@ def engine_target(spec: EndpointLike) -> EngineTarget:
                         api_key_secret=spec.api_key_secret)
 
 
-@dataclass(frozen=True)
-class ObservabilitySettings:
-    """What the builders need besides the endpoints (all defaults are the bundled mode's)."""
-
-    namespace: str = "monitoring"  # PrometheusRule and dashboard ConfigMaps
-    scrape_interval_seconds: int = 30
-    selector_labels: dict[str, str] = field(default_factory=dict)  # the user's Prometheus's
-    dashboard_label: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DASHBOARD_LABEL))
-    stale_window: str = "10m"  # metrics absent this long -> alert
-    kv_cache_threshold: float = 0.9
-    kv_cache_for: str = "10m"
-    gpu: bool = True  # DCGM panels and the XID alert
-
-    def __post_init__(self) -> None:
-        if not 15 <= self.scrape_interval_seconds <= 30:
-            raise ValueError("scrape_interval_seconds must be 15..30")
-
-    @property
-    def interval(self) -> str:
-        return f"{self.scrape_interval_seconds}s"
-
-
-def _selector_text(labels: Mapping[str, str]) -> str:
-    return ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-
-
-def _labels(settings: ObservabilitySettings, **extra: str) -> dict[str, str]:
-    return {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi",
-            **extra, **settings.selector_labels}
-
-
-def _relabelings(endpoint: str, component: str) -> list[dict[str, Any]]:
-    return [
-        {"action": "replace", "targetLabel": ENDPOINT_LABEL, "replacement": endpoint},
-        {"action": "replace", "targetLabel": COMPONENT_LABEL, "replacement": component},
-    ]
-
-
 def _bearer(secret: str | None) -> dict[str, Any]:
     # The engines' API key Secret (key `api-key`, see engines.engine_env). vLLM leaves /metrics
     # open; SGLang with --api-key may not, so the key is sent whenever the endpoint has one.
@@ -247,30 +239,9 @@ def engine_pod_monitor(endpoint: EndpointLike,
                 **port,
                 "path": spec.metrics_path,
                 "interval": settings.interval,
-                "scrapeTimeout": f"{min(10, settings.scrape_interval_seconds)}s",
+                "scrapeTimeout": settings.scrape_timeout,
                 "relabelings": _relabelings(spec.name, "engine"),
                 **_bearer(spec.api_key_secret),
-            }],
-        },
-    }
-
-
-def router_service_monitor(spec: RouterSpec, settings: ObservabilitySettings) -> dict[str, Any]:
-    """ServiceMonitor: the router Service's `metrics` port (vllm-router's Prometheus port)."""
-    return {
-        "apiVersion": MONITORING_GROUP,
-        "kind": "ServiceMonitor",
-        "metadata": {"name": spec.name, "namespace": spec.namespace,
-                     "labels": _labels(settings, **{"inference-stacks/endpoint": spec.endpoint})},
-        "spec": {
-            "selector": {"matchLabels": dict(spec.selector)},
-            "namespaceSelector": {"matchNames": [spec.namespace]},
-            "endpoints": [{
-                "port": ROUTER_PORT_NAME,
-                "path": "/metrics",
-                "interval": settings.interval,
-                "scrapeTimeout": f"{min(10, settings.scrape_interval_seconds)}s",
-                "relabelings": _relabelings(spec.endpoint, "router"),
             }],
         },
     }
@@ -279,23 +250,9 @@ def router_service_monitor(spec: RouterSpec, settings: ObservabilitySettings) ->
 # --- PromQL from the table -------------------------------------------------------------------
 
 
-def _sel(*parts: str) -> str:
-    return "{" + ", ".join(p for p in parts if p) + "}"
-
-
 def gauge_by_pod(m: EngineMetrics, name: str, sel: str) -> str:
     """One value per pod: sum over vLLM's DP engines, max over SGLang's ranks."""
     return f"{m.gauge_aggregation} by (namespace, pod) ({name}{_sel(sel)})"
-
-
-def latency_quantile(q: float, histogram: str, sel: str, window: str) -> str:
-    return (f"histogram_quantile({q}, sum by (le) "
-            f"(rate({histogram}_bucket{_sel(sel)}[{window}])))")
-
-
-def counter_rate(name: str, sel: str, window: str, by: str = "namespace, pod",
-                 matchers: str = "") -> str:
-    return f"sum by ({by}) (rate({name}{_sel(sel, matchers)}[{window}]))"
 
 
 def endpoint_selector(spec: EndpointLike) -> str:
@@ -303,16 +260,6 @@ def endpoint_selector(spec: EndpointLike) -> str:
 
 
 # --- rules -----------------------------------------------------------------------------------
-
-
-def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
-           **labels: str) -> dict[str, Any]:
-    rule: dict[str, Any] = {"alert": name, "expr": expr}
-    if for_ != "0m":
-        rule["for"] = for_
-    rule["labels"] = {"severity": severity, **labels}
-    rule["annotations"] = {"summary": summary, "description": description}
-    return rule
 
 
 def endpoint_alerts(spec: EndpointLike, settings: ObservabilitySettings,
@@ -366,16 +313,6 @@ def endpoint_alerts(spec: EndpointLike, settings: ObservabilitySettings,
     return rules
 
 
-def router_alerts(spec: RouterSpec) -> list[dict[str, Any]]:
-    sel = f'namespace="{spec.namespace}", {ENDPOINT_LABEL}="{spec.endpoint}"'
-    return [_alert(
-        "InferenceRouterTargetDown",
-        "up" + _sel(sel, f'{COMPONENT_LABEL}="router"') + " == 0", "2m", "critical",
-        f"{spec.endpoint}: router {{{{ $labels.pod }}}} cannot be scraped",
-        "Prometheus has failed to scrape the vllm-router metrics port for 2 minutes.",
-        **{ENDPOINT_LABEL: spec.endpoint})]
-
-
 def gpu_alerts() -> list[dict[str, Any]]:
     return [_alert(
         "GPUXidError", f"max_over_time({DCGM_XID}[5m]) > 0", "0m", "critical",
@@ -401,7 +338,7 @@ def rule_groups(endpoints: Sequence[EndpointLike], routers: Sequence[RouterSpec]
               for spec in endpoints]
     if routers:
         groups.append({"name": "inference-stacks.routers",
-                       "rules": [r for spec in routers for r in router_alerts(spec)]})
+                       "rules": [r for spec in routers for r in router_alerts(spec, settings)]})
     if settings.gpu:
         groups.append({"name": "inference-stacks.gpu", "rules": gpu_alerts()})
     groups.append({"name": "inference-stacks.meta", "rules": [watchdog_alert()]})
@@ -421,18 +358,6 @@ def prometheus_rule(endpoints: Sequence[EndpointLike], routers: Sequence[RouterS
 
 
 # --- dashboards ------------------------------------------------------------------------------
-
-DASHBOARD_SEL = f'{ENDPOINT_LABEL}=~"$endpoint", pod=~"$pod"'
-RATE = "$__rate_interval"
-
-
-@dataclass(frozen=True)
-class PanelDef:
-    title: str
-    unit: str
-    queries: tuple[tuple[str, str], ...]  # (expr, legend)
-    description: str = ""
-
 
 def _latency_panel(title: str, histogram: str) -> PanelDef:
     return PanelDef(title, "s", tuple(
@@ -478,17 +403,6 @@ def gpu_panels() -> list[PanelDef]:
     ]
 
 
-def router_panels() -> list[PanelDef]:
-    s = f'{ENDPOINT_LABEL}=~"$endpoint"'
-    return [
-        PanelDef("Router requests per worker", "reqps", (
-            (counter_rate(ROUTER_REQUESTS_PER_WORKER, s, RATE, by=ROUTER_WORKER_LABEL),
-             "{{worker}}"),)),
-        PanelDef("Router errors/s", "reqps", (
-            (counter_rate(ROUTER_REQUEST_ERRORS, s, RATE, by="pod"), "{{pod}}"),)),
-    ]
-
-
 def dashboard_uid(engine: Engine) -> str:
     return f"inference-{engine}"
 
@@ -519,13 +433,14 @@ def _query_variable(name: str, query: str, label: str) -> dict[str, Any]:
 
 
 def dashboard_sections(engine: Engine, gpu: bool = True,
-                       routers: bool = True) -> list[tuple[str, list[PanelDef]]]:
+                       routers: Sequence[RouterKind] = ROUTER_KINDS
+                       ) -> list[tuple[str, list[PanelDef]]]:
+    """Engine rows, GPU rows, then one row per kind of router in front of this engine's
+    endpoints (each from that kind's metric table)."""
     sections = [("Engine", engine_panels(ENGINE_METRICS[engine]))]
     if gpu:
         sections.append(("GPU (DCGM)", gpu_panels()))
-    if routers:
-        sections.append(("Router", router_panels()))
-    return sections
+    return sections + router_sections(routers)
 
 
 def rows_json(sections: Sequence[tuple[str, Sequence[PanelDef]]]) -> list[dict[str, Any]]:
@@ -545,7 +460,8 @@ def rows_json(sections: Sequence[tuple[str, Sequence[PanelDef]]]) -> list[dict[s
     return panels
 
 
-def dashboard(engine: Engine, gpu: bool = True, routers: bool = True) -> dict[str, Any]:
+def dashboard(engine: Engine, gpu: bool = True,
+              routers: Sequence[RouterKind] = ROUTER_KINDS) -> dict[str, Any]:
     """A Grafana dashboard (JSON model) for every endpoint of one engine."""
     m = ENGINE_METRICS[engine]
     panels = rows_json(dashboard_sections(engine, gpu, routers))
@@ -576,7 +492,7 @@ def dashboard(engine: Engine, gpu: bool = True, routers: bool = True) -> dict[st
 
 
 def dashboard_config_map(engine: Engine, settings: ObservabilitySettings,
-                         routers: bool = True) -> dict[str, Any]:
+                         routers: Sequence[RouterKind] = ROUTER_KINDS) -> dict[str, Any]:
     """The dashboard as a ConfigMap the Grafana sidecar loads (label `settings.dashboard_label`)."""
     uid = dashboard_uid(engine)
     return {
@@ -629,7 +545,8 @@ def observability_objects(endpoints: Sequence[EndpointLike], routers: Sequence[R
     objs = [engine_pod_monitor(spec, settings) for spec in endpoints]
     objs += [router_service_monitor(spec, settings) for spec in routers]
     objs.append(prometheus_rule(endpoints, routers, settings, ttft_slos_ms))
-    objs += [dashboard_config_map(engine, settings, routers=bool(routers))
+    objs += [dashboard_config_map(engine, settings, routers=router_kinds(
+                 routers, [e.name for e in endpoints if e.engine == engine]))
              for engine in engines_in_use(endpoints)]
     return objs
 

@@ -43,8 +43,10 @@ local runs against mock engines, a fake Kubernetes API server and two vLLM CPU e
   healthy workers") until one is healthy and then answers `{"healthy_workers": n,
   "total_workers": m}`: what smoke reads to see that the router sees every replica;
 - `--api-key` is sent to the engines (health, `/v1/models`, `/metrics`) AND checked on clients:
-  without it or with a wrong one `/v1/*` is 401 at the router; admin routes (`/workers`,
-  `/get_loads`) need it too (unlike vllm-router's);
+  without it or with a wrong one `/v1/chat/completions` is 401 at the router, but `GET
+  /v1/models` (and `/v1/models/<id>`) answer 200 without it (re-checked against a live smg);
+  admin routes (`/workers`, `/get_loads`) need it too (unlike vllm-router's); `/metrics` on its
+  port is 404 (no pass-through of the engines' metrics);
 - the load monitor polls each engine's `/metrics` every `--load-monitor-interval` s (default
   10) and reads `vllm:num_requests_waiting`, `vllm:num_requests_running` and
   `vllm:kv_cache_usage_perc` (SGLang: `num_queue_reqs`, `num_running_reqs`, `token_usage`);

@@ -2,8 +2,9 @@
 
 Per endpoint: health (with a readiness wait), auth (R24), `/v1/models` lists exactly the served
 name (R5), a chat completion, a streamed chat completion with TTFT, the engine's queue metrics
-(R7), TLS on public endpoints, and where the outputs describe them, the AWS load balancer
-(R17) and GPU node pinning (R3). Exit 0 when nothing failed, 1 when a check failed, 2 for a
+(R7), a managed router's view of the replicas (it must see every one healthy), TLS on public
+endpoints, and where the outputs describe them, the AWS load balancer (R17) and GPU node
+pinning (R3). Exit 0 when nothing failed, 1 when a check failed, 2 for a
 usage or configuration error (a `base_url` that is not a URL among them).
 
 Whatever a server does, it ends as a failed check, never as an exception (issue 13): every
@@ -40,6 +41,7 @@ from smoke.metrics_live import metrics_live_check
 from smoke.outputs import EndpointOutput, OutputsError, StackOutputs, load_outputs
 from smoke.reach import ReachError, check_base_url, open_endpoint
 from smoke.report import CheckResult, Redactor, render_table, to_json, to_junit, write_text
+from smoke.router_workers import check_router_workers
 from smoke.sse import DONE, SSEError, SSEParser, content_of, first_choice, usage_count
 from smoke.target import PROMPT, CheckSettings, Outcome, Target
 
@@ -178,6 +180,8 @@ def check_metrics(t: Target) -> Outcome:
     if t.through_load_balancer:
         return "skip", (f"{ep.metrics_path} is not forwarded by the load balancer (only /v1); "
                         "run without --direct to check it through a port-forward"), {}
+    if t.engine_metrics_hidden:
+        return "skip", t.engine_metrics_hidden, {}
     metric = QUEUE_METRIC[ep.engine]
     try:
         text = t.send("GET", ep.metrics_path, ep.api_key).text
@@ -213,6 +217,7 @@ HTTP_CHECKS: list[tuple[str, Callable[[Target], Outcome]]] = [
     ("chat", check_chat),
     ("stream", check_stream),
     ("metrics", check_metrics),
+    ("router_workers", check_router_workers),
     ("tls", check_tls),
     ("auth_surface", check_auth_surface),
     ("metrics_live", check_metrics_live),

@@ -109,6 +109,8 @@ def check_metrics_live(t: Target) -> Outcome:
     if t.through_load_balancer:
         return "skip", (f"{ep.metrics_path} is not forwarded by the load balancer (only /v1); "
                         "give --prometheus-url, or run without --direct"), details
+    if t.engine_metrics_hidden:
+        return "skip", f"{t.engine_metrics_hidden}; give --prometheus-url", details
     if ep.replicas > 1:
         return "skip", (f"{ep.replicas} replicas behind one URL: one replica's counters cannot "
                         "be compared across requests; give a Prometheus URL"), details

@@ -49,6 +49,19 @@ class Target:
         return ep.load_balancer is not None and \
             self.base_url.rstrip("/") == ep.base_url.rstrip("/")
 
+    @property
+    def engine_metrics_hidden(self) -> str | None:
+        """Why the engine's `metrics_path` cannot be read at this URL, or None when it can.
+
+        smg (1.13.0) answers 404 to `/metrics` on its port: unlike vllm-router it does not pass
+        an engine's metrics through, so a routed smg endpoint's engine metrics are only seen by
+        Prometheus (the engines' PodMonitor)."""
+        router = self.endpoint.router
+        if router is not None and router.kind == "smg":
+            return (f"smg serves no {self.endpoint.metrics_path} on its port: the engines' "
+                    "metrics are scraped from the engine pods")
+        return None
+
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)
 

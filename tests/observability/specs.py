@@ -1,4 +1,5 @@
-"""Sample endpoints and routers the observability tests render (one per engine, one router)."""
+"""Sample endpoints and routers the observability tests render: one endpoint per engine, a
+vllm-router in front of the vLLM one and an smg in front of the SGLang one."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ ENDPOINTS = [VLLM, SGLANG]
 ROUTER = rm.RouterSpec(
     endpoint="vl", namespace=NAMESPACE, image=rm.DEFAULT_IMAGE, policy="power_of_two",
     port=8000, engine_port=8000, engine_selector=VLLM.selector)
-ROUTERS = [ROUTER]
+SMG_ROUTER = rm.RouterSpec(
+    endpoint="sg", namespace=NAMESPACE, image=rm.SMG_IMAGE, policy="power_of_two",
+    port=30000, engine_port=30000, engine_selector=SGLANG.selector, kind="smg")
+ROUTERS = [ROUTER, SMG_ROUTER]
 TTFT_SLOS_MS: dict[str, float | None] = {"vl": 500.0, "sg": None}
 SETTINGS = om.ObservabilitySettings(namespace="monitoring", scrape_interval_seconds=30)
 

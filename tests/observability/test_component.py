@@ -148,7 +148,8 @@ def test_custom_resources_depend_on_the_chart_and_are_children(bundled: Any) -> 
     kps = _one(regs, RELEASE, "obs-kube-prometheus-stack")
     crs = [r for r in regs if r.type in CR_TYPES]
     assert sorted(r.type.rsplit(":", 1)[1] for r in crs) == [
-        "ConfigMap", "ConfigMap", "PodMonitor", "PodMonitor", "PrometheusRule", "ServiceMonitor"]
+        "ConfigMap", "ConfigMap", "PodMonitor", "PodMonitor", "PrometheusRule", "ServiceMonitor",
+        "ServiceMonitor"]
     for r in crs:
         assert kps.urn in r.dependencies, r.name
         assert r.parent == component.urn, r.name
@@ -189,7 +190,7 @@ def test_existing_mode_installs_no_chart_and_labels_for_the_users_prometheus() -
                               existing_prometheus=prom))
     assert not [r for r in regs if r.type == RELEASE]
     crs = [r for r in regs if r.type in CR_TYPES]
-    assert len(crs) == 6
+    assert len(crs) == 7  # 2 PodMonitors, 2 ServiceMonitors, the rule, 2 dashboards
     for r in crs:
         assert r.inputs["metadata"]["labels"]["release"] == "prom"
         assert r.dependencies == []

@@ -60,7 +60,7 @@ def test_custom_resources_match_the_pinned_crd_schema(obj: dict[str, Any]) -> No
 def test_every_kind_is_rendered() -> None:
     kinds = sorted(o["kind"] for o in OBJECTS)
     assert kinds == ["ConfigMap", "ConfigMap", "PodMonitor", "PodMonitor", "PrometheusRule",
-                     "ServiceMonitor"]
+                     "ServiceMonitor", "ServiceMonitor"]
 
 
 @pytest.mark.parametrize("obj", [o for o in OBJECTS if o["kind"] == "ConfigMap"],

@@ -65,6 +65,57 @@ def test_router_service_monitor_uses_the_router_services_metrics_port() -> None:
     assert sm["spec"]["endpoints"][0]["relabelings"][1]["replacement"] == "router"
 
 
+@pytest.mark.parametrize("router", specs.ROUTERS, ids=lambda r: r.kind)
+def test_router_service_monitor_scrapes_the_port_the_router_serves_prometheus_on(
+        router: rm.RouterSpec) -> None:
+    (endpoint,) = _by("ServiceMonitor", router.name)["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    (port,) = [p for p in rm.service(router)["spec"]["ports"] if p["name"] == endpoint["port"]]
+    container = rm.router_container(router)
+    (target,) = [p for p in container["ports"] if p["name"] == port["targetPort"]]
+    args = container["args"]
+    # The router's own flag puts Prometheus on that container port, on every interface.
+    assert args[args.index("--prometheus-port") + 1] == str(target["containerPort"])
+    assert args[args.index("--prometheus-host") + 1] == "0.0.0.0"
+
+
+def _dashboard_of(engine: str) -> dict:
+    cm = _by("ConfigMap", f"inference-{engine}-dashboard")
+    return json.loads(cm["data"][f"inference-{engine}.json"])
+
+
+def test_router_rows_follow_the_kind_of_router_in_front_of_the_engines() -> None:
+    # specs: a vllm-router fronts the vLLM endpoint, an smg the SGLang one.
+    for engine, kind, other in (("vllm", "vllm-router", "smg"), ("sglang", "smg", "vllm-router")):
+        dash = _dashboard_of(engine)
+        rows = [p["title"] for p in dash["panels"] if p["type"] == "row"]
+        assert f"Router ({kind})" in rows and f"Router ({other})" not in rows
+        names = om.ROUTER_METRICS[kind].names()
+        exprs = " ".join(om.dashboard_queries(dash))
+        assert all(name in exprs for name in names), (kind, names)
+        assert not any(name in exprs for name in om.ROUTER_METRICS[other].names())
+
+
+def test_no_router_rows_without_routers() -> None:
+    objs = om.observability_objects(specs.ENDPOINTS, [], specs.SETTINGS, specs.TTFT_SLOS_MS)
+    for obj in (o for o in objs if o["kind"] == "ConfigMap"):
+        dash = json.loads(next(iter(obj["data"].values())))
+        assert not any(p["title"].startswith("Router") for p in dash["panels"])
+
+
+def test_every_router_kind_has_the_same_panels_from_its_own_table() -> None:
+    titles = {kind: [p.title for p in om.router_panels(kind)] for kind in rm.KINDS}
+    common = ["Router workers healthy / registered", "Router requests per worker",
+              "Router worker health", "Router in-flight per worker", "Router latency",
+              "Router errors/s"]
+    assert all(t[:6] == common for t in titles.values()), titles
+    for kind in rm.KINDS:
+        # the outputs' worker_health_metric is what the panel and the alert read
+        assert om.ROUTER_METRICS[kind].worker_health == rm.WORKER_HEALTH_METRICS[kind]
+        (health,) = [p for p in om.router_panels(kind) if p.title == "Router worker health"]
+        assert rm.WORKER_HEALTH_METRICS[kind] in health.queries[0][0]
+
+
 def test_selector_labels_go_on_monitors_and_rules_but_never_replace_ours() -> None:
     settings = dataclasses.replace(specs.SETTINGS, selector_labels={"release": "prom"})
     for obj in specs.all_objects(settings):
@@ -89,7 +140,9 @@ def test_dashboard_has_every_required_panel() -> None:
             "Requests running / waiting", "KV cache usage", "Tokens/s",
             "Finished / failed requests/s", "Preemptions/s", "GPU utilisation",
             "GPU memory used", "GPU temperature", "GPU XID errors (last code)",
-            "Router requests per worker"} <= titles
+            "Router requests per worker", "Router worker health", "Router latency",
+            "Router workers healthy / registered",
+            "Router errors/s", "Router in-flight per worker"} <= titles
 
 
 def test_queue_metric_of_the_table_is_the_engine_profiles() -> None:

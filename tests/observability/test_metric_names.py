@@ -7,7 +7,9 @@ checked against:
 - SGLang: the installed sglang 0.5.23's `srt/observability/metrics_collector.py` (metric kind
   included: what is rate()d must be a Counter, what is histogram_quantile()d a Histogram);
 - dcgm-exporter: the pinned default-counters.csv;
-- vllm-router: the installed vllm-router 0.1.17 extension's metric names.
+- vllm-router 0.1.17 and smg 1.13.0: the installed extensions' metric names here, and every
+  name of a router row or alert on the live router's own /metrics page in
+  tests/observability/test_router_metrics.py (a real router in front of the real engine).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ RATE_FUNCS = {"rate", "increase", "irate"}
 def all_expressions() -> list[str]:
     exprs = [r["expr"] for o in specs.all_objects() if o["kind"] == "PrometheusRule"
              for g in o["spec"]["groups"] for r in g["rules"]]
-    for engine in ("vllm", "sglang"):
+    for engine in ("vllm", "sglang"):  # every router kind's rows on both
         exprs += [om.substitute(e) for e in om.dashboard_queries(om.dashboard(engine))]
     return exprs
 
@@ -79,9 +81,10 @@ def test_every_expression_parses_and_names_are_found() -> None:
     used = used_metrics()
     assert len(all_expressions()) > 40
     assert {"up", "vllm:kv_cache_usage_perc", "sglang:token_usage", om.DCGM_XID,
-            om.ROUTER_REQUESTS_PER_WORKER} <= set(used)
-    unknown = [n for n in used if not n.startswith(("vllm:", "sglang:", "DCGM_", "vllm_router_"))
-               and n != "up"]
+            *(m.requests_per_worker for m in om.ROUTER_METRICS.values()),
+            *(m.worker_health for m in om.ROUTER_METRICS.values())} <= set(used)
+    unknown = [n for n in used if not n.startswith(("vllm:", "sglang:", "DCGM_", "vllm_router_",
+                                                    "smg_")) and n != "up"]
     assert unknown == []
 
 
@@ -182,12 +185,17 @@ def test_dcgm_names_are_default_counters_of_the_pinned_exporter() -> None:
     assert used and used <= defaults, used - defaults
 
 
-def test_router_names_are_in_the_installed_vllm_router() -> None:
-    spec = importlib.util.find_spec("vllm_router_rs")
+ROUTER_EXTENSIONS = {"vllm_router_": "vllm_router_rs", "smg_": "smg.smg_rs"}
+
+
+@pytest.mark.parametrize("prefix", sorted(ROUTER_EXTENSIONS))
+def test_router_names_are_in_the_installed_router(prefix: str) -> None:
+    """A quick offline guard; the live /metrics check is test_router_metrics.py's."""
+    spec = importlib.util.find_spec(ROUTER_EXTENSIONS[prefix])
     if spec is None or spec.origin is None:
-        pytest.skip("vllm-router not installed (engines extra)")
+        pytest.skip(f"{ROUTER_EXTENSIONS[prefix]} not installed (engines extra)")
     binary = Path(spec.origin).read_bytes()
-    used = set(names_with("vllm_router_"))
+    used = {re.sub(r"_(bucket|total)$", "", n) for n in names_with(prefix)}
     assert used, "no router metric used"
     missing = [n for n in used if n.encode() not in binary]
     assert not missing, missing

@@ -398,5 +398,6 @@ def test_generated_rules_and_dashboard_queries_run_on_real_prometheus(
                 empty.append(runnable)
         # Only GPU, router, error and preemption series may be empty on a healthy CPU engine.
         unexpected = [e for e in empty if not any(
-            k in e for k in ("DCGM_", "vllm_router_", "finished_reason=~", "num_preemptions"))]
+            k in e for k in ("DCGM_", "vllm_router_", "smg_", "finished_reason=~",
+                             "num_preemptions"))]
         assert unexpected == [], unexpected

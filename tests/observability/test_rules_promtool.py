@@ -56,7 +56,8 @@ def test_every_required_alert_exists() -> None:
     names = {r["alert"] for g in _groups() for r in g["rules"]}
     assert names == {"InferenceTargetDown", "InferenceMetricsAbsent", "InferenceQueueGrowing",
                      "InferenceKVCacheHigh", "InferencePreemptions", "InferenceTTFTAboveSLO",
-                     "InferenceRouterTargetDown", "GPUXidError", "Watchdog"}
+                     "InferenceRouterTargetDown", "InferenceRouterWorkersUnhealthy",
+                     "GPUXidError", "Watchdog"}
 
 
 def test_ttft_alert_only_for_endpoints_with_an_slo() -> None:
@@ -80,6 +81,8 @@ def _labels(severity: str, **labels: str) -> dict[str, str]:
 
 ENGINE_VL0 = f'{VL}, inference_component="engine", pod="vl-0"'
 ENGINE_VL1 = f'{VL}, inference_component="engine", pod="vl-1"'
+VL_ROUTER = f'{VL}, inference_component="router", pod="vl-router-0"'
+SG_ROUTER = f'{SG}, inference_component="router", pod="sg-router-0"'
 VL0 = dict(namespace="inference", inference_endpoint="vl", inference_component="engine",
            pod="vl-0")
 
@@ -98,6 +101,42 @@ CASES: list[tuple[str, list[dict[str, str]], list[dict[str, Any]]]] = [
         _alert("InferenceRouterTargetDown", "5m", _labels(
             "critical", namespace="inference", inference_endpoint="vl",
             inference_component="router", pod="vl-router-0")),
+    ]),
+    ("router sees fewer healthy workers than it has for 5m: each kind's own gauge", [
+        _series("vllm_router_worker_health", f'{VL_ROUTER}, worker="http://10.0.0.1:8000"',
+                "1x30"),
+        _series("vllm_router_worker_health", f'{VL_ROUTER}, worker="http://10.0.0.2:8000"',
+                "1 1 0x18 1x10"),
+        _series("vllm_router_active_workers", VL_ROUTER, "2x30"),
+        _series("smg_worker_health", f'{SG_ROUTER}, worker="http://10.0.1.1:30000"', "1x30"),
+        _series("smg_worker_health", f'{SG_ROUTER}, worker="http://10.0.1.2:30000"',
+                "1 1 0x28"),
+        # the other kind's gauge on an endpoint is not this router's: never alerts
+        _series("smg_worker_health", f'{VL_ROUTER}, worker="http://10.0.0.3:8000"', "0x30"),
+    ], [
+        _alert("InferenceRouterWorkersUnhealthy", "5m"),  # 3 minutes unhealthy: pending
+        _alert("InferenceRouterWorkersUnhealthy", "9m",
+               _labels("warning", namespace="inference", pod="vl-router-0",
+                       inference_endpoint="vl"),
+               _labels("warning", namespace="inference", pod="sg-router-0",
+                       inference_endpoint="sg")),
+        _alert("InferenceRouterWorkersUnhealthy", "25m",  # vl's worker recovered at 20m
+               _labels("warning", namespace="inference", pod="sg-router-0",
+                       inference_endpoint="sg")),
+    ]),
+    ("every worker healthy, on two router replicas: no router alert; vllm-router's stale "
+     "series of a removed worker does not count", [
+        _series("vllm_router_worker_health", f'{VL_ROUTER}, worker="http://10.0.0.1:8000"',
+                "1x20"),
+        _series("vllm_router_worker_health", f'{VL_ROUTER}, worker="http://10.0.0.9:8000"',
+                "0x20"),  # removed from the router: only the gauge's last value is left
+        _series("vllm_router_active_workers", VL_ROUTER, "1x20"),
+        _series("smg_worker_health", f'{SG_ROUTER}, worker="http://10.0.1.1:30000"', "1x20"),
+        _series("smg_worker_health",
+                f'{SG}, inference_component="router", pod="sg-router-1", '
+                'worker="http://10.0.1.1:30000"', "1x20"),
+    ], [
+        _alert("InferenceRouterWorkersUnhealthy", "15m"),
     ]),
     ("metrics absent for the stale window (10m) after the last sample", [
         _series("vllm:num_requests_waiting", f'{VL}, pod="vl-0", engine="0"', "0 0 0 0"),

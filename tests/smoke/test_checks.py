@@ -59,8 +59,10 @@ def keyed(answer: tuple[int, Any], key: str = KEY) -> Any:
 def test_every_http_check_is_covered_here() -> None:
     tested = {"health", "auth", "models", "chat", "stream", "metrics", "tls"}
     # tls: tests/smoke/test_check_logic.py; auth_surface: tests/security/test_auth_surface.py;
-    # metrics_live: tests/observability/test_metrics_live.py
-    assert {name for name, _ in HTTP_CHECKS} == tested | {"auth_surface", "metrics_live"}
+    # metrics_live: tests/observability/test_metrics_live.py; router_workers:
+    # tests/smoke/test_router_workers.py
+    assert {name for name, _ in HTTP_CHECKS} == tested | {"auth_surface", "metrics_live",
+                                                          "router_workers"}
 
 
 # health ----------------------------------------------------------------------------------
