@@ -65,10 +65,19 @@ def check_health(t: Target) -> Outcome:
     return "fail", str(r.last_error), details
 
 
+# The probe for "is the key enforced": an inference route with an empty body. A server that
+# checks the key answers 401 before reading the body; one that does not answers 400/422 for the
+# body, so the probe never runs a generation. Model listing is not the probe: smg (the default
+# router) serves GET /v1/models without a key while it guards every inference route.
+AUTH_PROBE = ("POST", "/v1/chat/completions")
+
+
 def check_auth(t: Target) -> Outcome:
     ep = t.endpoint
-    open_status = t.send("GET", "/v1/models", None, expect=None).status_code
-    details: dict[str, Any] = {"status_without_key": open_status, "exposure": ep.exposure}
+    method, path = AUTH_PROBE
+    open_status = t.send(method, path, None, json_body={}, expect=None).status_code
+    details: dict[str, Any] = {"probe": f"{method} {path}", "status_without_key": open_status,
+                               "exposure": ep.exposure}
     if not ep.api_key:
         if open_status == 401:
             return "fail", "endpoint demands an API key but the outputs carry none", details
@@ -76,14 +85,19 @@ def check_auth(t: Target) -> Outcome:
             return "fail", "open endpoint: public exposure without an API key (R24)", details
         return "pass", f"open endpoint (no API key in outputs; exposure {ep.exposure})", details
     if open_status != 401:
-        return "fail", f"answered HTTP {open_status} without an API key (auth is off)", details
+        return "fail", f"{method} {path} answered HTTP {open_status} without an API key " \
+            "(auth is off)", details
     keyed_status = t.send("GET", "/v1/models", ep.api_key, expect=None).status_code
     details["status_with_key"] = keyed_status
     if keyed_status == 401:
         return "fail", "the API key from the outputs was rejected (HTTP 401)", details
     if keyed_status != 200:
         return "fail", f"HTTP {keyed_status} with the API key from the outputs", details
-    return "pass", "401 without a key, 200 with the key from the outputs", details
+    listing = t.send("GET", "/v1/models", None, expect=None).status_code
+    details["models_without_key"] = listing
+    note = "" if listing == 401 else f"; GET /v1/models lists the model without a key ({listing})"
+    return "pass", f"401 without a key on {method} {path}, 200 with the key from the " \
+        f"outputs{note}", details
 
 
 def check_models(t: Target) -> Outcome:

@@ -47,18 +47,19 @@ def _models_route(key: str | None) -> Any:
     ("internal", "pass", "open endpoint (no API key in outputs; exposure internal)"),
 ])
 def test_open_endpoint(stub_server: StubServer, exposure: str, status: str, reason: str) -> None:
-    stub_server.routes["/v1/models"] = _models_route(None)
+    stub_server.routes["/v1/chat/completions"] = _models_route(None)
     assert check_auth(_target(stub_server.url, exposure))[:2] == (status, reason)
 
 
 def test_key_in_outputs_but_auth_off_fails(stub_server: StubServer) -> None:
-    stub_server.routes["/v1/models"] = _models_route(None)
+    stub_server.routes["/v1/chat/completions"] = _models_route(None)
     status, reason, _ = check_auth(_target(stub_server.url, "public", api_key="k-123456"))
-    assert (status, reason) == ("fail", "answered HTTP 200 without an API key (auth is off)")
+    assert (status, reason) == (
+        "fail", "POST /v1/chat/completions answered HTTP 200 without an API key (auth is off)")
 
 
 def test_keyed_endpoint_but_no_key_in_outputs_fails(stub_server: StubServer) -> None:
-    stub_server.routes["/v1/models"] = _models_route("k-123456")
+    stub_server.routes["/v1/chat/completions"] = _models_route("k-123456")
     status, reason, _ = check_auth(_target(stub_server.url, "internal"))
     assert (status, reason) == ("fail", "endpoint demands an API key but the outputs carry none")
 

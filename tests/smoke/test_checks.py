@@ -84,22 +84,48 @@ def test_health_fails_when_never_ready(stub_server: StubServer) -> None:
 
 # auth ------------------------------------------------------------------------------------
 
-def test_auth_sends_the_key_and_sees_401_without_it(stub_server: StubServer) -> None:
+def test_auth_probes_inference_without_a_key_and_lists_models_with_it(
+        stub_server: StubServer) -> None:
+    stub_server.routes["/v1/chat/completions"] = keyed((400, {"error": "bad body"}))
     stub_server.routes["/v1/models"] = keyed((200, {"data": [{"id": NAME}]}))
     status, reason, details = check_auth(target(stub_server))
-    assert (status, reason) == ("pass", "401 without a key, 200 with the key from the outputs")
-    assert details == {"status_without_key": 401, "exposure": "internal", "status_with_key": 200}
-    sent = [r.headers.get("Authorization") for r in stub_server.seen]
-    assert sent == [None, f"Bearer {KEY}"]
+    assert (status, reason) == (
+        "pass", "401 without a key on POST /v1/chat/completions, 200 with the key from the outputs")
+    assert details == {"probe": "POST /v1/chat/completions", "status_without_key": 401,
+                       "exposure": "internal", "status_with_key": 200, "models_without_key": 401}
+    seen = [(r.method, r.path, r.headers.get("Authorization")) for r in stub_server.seen]
+    assert seen == [("POST", "/v1/chat/completions", None), ("GET", "/v1/models", f"Bearer {KEY}"),
+                    ("GET", "/v1/models", None)]
+
+
+def test_auth_fails_when_inference_runs_without_a_key(stub_server: StubServer) -> None:
+    # A server that guards only the model list (the old probe) is caught on the inference route.
+    stub_server.routes["/v1/chat/completions"] = lambda _: (400, {"error": "messages missing"})
+    stub_server.routes["/v1/models"] = keyed((200, {"data": [{"id": NAME}]}))
+    status, reason, _ = check_auth(target(stub_server))
+    assert (status, reason) == ("fail", "POST /v1/chat/completions answered HTTP 400 without an "
+                                "API key (auth is off)")
+
+
+def test_auth_passes_a_router_that_lists_models_openly_and_says_so(
+        stub_server: StubServer) -> None:
+    # smg 1.13.0: 401 on every inference route without a key, GET /v1/models open.
+    stub_server.routes["/v1/chat/completions"] = keyed((400, {"error": "bad body"}))
+    stub_server.routes["/v1/models"] = lambda _: (200, {"data": [{"id": NAME}]})
+    status, reason, _ = check_auth(target(stub_server))
+    assert status == "pass"
+    assert reason.endswith("GET /v1/models lists the model without a key (200)")
 
 
 def test_auth_fails_when_the_key_is_rejected(stub_server: StubServer) -> None:
+    stub_server.routes["/v1/chat/completions"] = keyed((400, {}), key="another-key-999")
     stub_server.routes["/v1/models"] = keyed((200, {"data": []}), key="another-key-999")
     status, reason, _ = check_auth(target(stub_server))
     assert (status, reason) == ("fail", "the API key from the outputs was rejected (HTTP 401)")
 
 
 def test_auth_fails_on_an_error_with_the_key(stub_server: StubServer) -> None:
+    stub_server.routes["/v1/chat/completions"] = keyed((400, {}))
     stub_server.routes["/v1/models"] = keyed((500, {"error": "boom"}))
     status, reason, _ = check_auth(target(stub_server))
     assert (status, reason) == ("fail", "HTTP 500 with the API key from the outputs")
