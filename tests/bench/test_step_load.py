@@ -256,3 +256,20 @@ def test_outputs_without_a_prometheus_name_the_missing_source(
     code, endpoint = _run(fake_server, tmp_path)
     assert code == 0 and endpoint["step_load"]["sample_errors"] == {"no_replica_source": 1}
     assert "give --prometheus-url" in endpoint["step_load"]["replica_source_error"]
+
+
+def test_an_in_cluster_prometheus_without_a_kubeconfig_is_named_unreachable(
+        fake_server: FakeServer, tmp_path: Path) -> None:
+    outputs = fake_server.outputs_file(tmp_path, {})
+    doc = json.loads(outputs.read_text())
+    doc["observability"] = {"mode": "bundled", "prometheus": {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc:9090",
+        "namespace": "monitoring", "service": "kube-prometheus-stack-prometheus", "port": 9090,
+        "port_forward": "kubectl port-forward ..."}}
+    outputs.write_text(json.dumps(doc))
+    report = tmp_path / "r.json"
+    assert _bench("--outputs", str(outputs), "--warmup", "0", "--output-tokens", "2",
+                  "--step-load", "5:0.5,20:0.5", "--report", str(report)) == 0
+    block = json.loads(report.read_text())["endpoints"][0]["step_load"]
+    assert block["sample_errors"] == {"prometheus_unreachable": 1}
+    assert "no kubeconfig" in block["replica_source_error"]
