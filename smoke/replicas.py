@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,14 +48,17 @@ def default_queries(namespace: str | None, deployment: str) -> dict[str, str]:
 
 @dataclass
 class Sample:
-    """Replica counts at `t_s` seconds after the load started (None: no value, see errors)."""
+    """Replica counts at `t_s` seconds after the load started (None: no value, see errors);
+    the queries went out at `from_s` (Prometheus evaluated them in between)."""
 
     t_s: float
     values: dict[str, int | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # series -> error kind
+    from_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"t_s": round(self.t_s, 2), **self.values,
+        sent = {} if self.from_s is None else {"from_s": round(self.from_s, 2)}
+        return {"t_s": round(self.t_s, 2), **sent, **self.values,
                 **({"errors": dict(self.errors)} if self.errors else {})}
 
 
@@ -97,8 +101,11 @@ class PrometheusReplicas:
             raise QueryError("not_a_number", f"{expr} returned {value}")
         return round(value)
 
-    def sample(self, t_s: float) -> Sample:
-        out = Sample(t_s)
+    def sample(self, t0: float) -> Sample:
+        """One value per query, stamped (seconds since `t0`, perf_counter) when the last answer
+        is back, here and not by the caller: a sample never claims a change before it could
+        have been seen, and a busy event loop does not make it look later than it was."""
+        out = Sample(0.0, from_s=time.perf_counter() - t0)
         for name, expr in self.queries.items():
             try:
                 out.values[name] = self.one(expr)
@@ -106,6 +113,7 @@ class PrometheusReplicas:
                 out.values[name] = None
                 out.errors[name] = exc.kind
                 self.last_error[exc.kind] = str(exc)
+        out.t_s = time.perf_counter() - t0
         return out
 
 

@@ -9,6 +9,10 @@ Prometheus labels the engine's series the way the PodMonitor does in that namesp
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from components.autoscaling import AutoscalingSpec
@@ -43,3 +47,18 @@ def policy(engine: str, served_model_name: str) -> AutoscalingSpec:
         queue_per_replica=float(meta["threshold"]),
         activation=float(meta["activationThreshold"]), scale_up_window_s=0,
         scale_down_window_s=0, polling_interval_s=spec["pollingInterval"])
+
+
+def capacity(engine: Any, output_tokens: int, tmp_path: Path) -> float:
+    """Requests/s the engine serves at full batch right now (`smoke bench`, closed loop at
+    --max-num-seqs 2): the live tests size their load on it, so a queue forms on a quiet host
+    and still drains in time on a busy one."""
+    report = tmp_path / "capacity.json"
+    subprocess.run(
+        [sys.executable, "-m", "smoke", "bench", "--outputs", str(engine.outputs_path),
+         "--concurrency", "2", "--num-requests", "8", "--warmup", "2", "--input-tokens", "32",
+         "--output-tokens", str(output_tokens), "--no-progress", "--no-records",
+         "--slo", "ttft_p95_ms=none", "--report", str(report)],
+        capture_output=True, text=True, timeout=300, check=True)
+    summary = json.loads(report.read_text())["endpoints"][0]["load_points"][0]["summary"]
+    return float(summary["request_throughput"])

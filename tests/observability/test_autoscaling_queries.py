@@ -68,7 +68,7 @@ def scraped_engine(small_batch_engine: Any, prometheus_bin: str) -> Any:
 @pytest.mark.engines
 @pytest.mark.timeout(400)
 def test_the_generated_vllm_query_crosses_activation_under_bench_load_and_drops_back(
-    scraped_engine: Any,
+    scraped_engine: Any, tmp_path: Path,
 ) -> None:
     engine, prometheus = scraped_engine
     meta = autoscaled.trigger("vllm", engine.served_model_name)
@@ -79,11 +79,12 @@ def test_the_generated_vllm_query_crosses_activation_under_bench_load_and_drops_
     idle = _wait_value(prometheus, query, lambda v: v <= activation, 10 * INTERVAL_S)
     assert idle <= activation, f"idle engine: {query} = {idle}"
 
-    # 40 requests at once; two batch slots serve them a pair at a time (~5 requests/s with
-    # 128 output tokens on 2 cores), so for several seconds dozens wait.
+    # About 8 s of work at once for two batch slots (sized on the engine's speed right now),
+    # served a pair at a time: for seconds dozens wait.
+    count = max(40, round(8 * autoscaled.capacity(engine, 128, tmp_path)))
     bench = subprocess.Popen(
         [sys.executable, "-m", "smoke", "bench", "--outputs", str(engine.outputs_path),
-         "--rate", "inf", "--num-requests", "40", "--warmup", "0", "--input-tokens", "32",
+         "--rate", "inf", "--num-requests", str(count), "--warmup", "0", "--input-tokens", "32",
          "--output-tokens", "128", "--read-timeout", "120", "--no-progress", "--no-records",
          "--slo", "ttft_p95_ms=none"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

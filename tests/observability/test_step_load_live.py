@@ -8,12 +8,15 @@ kube-state-metrics sets `honorLabels: true`). Every half second the stand-in run
 generated ScaledObject query (tests/observability/autoscaled.py) against that Prometheus, which
 also scrapes the real vLLM engine (`--max-num-seqs 2`), and sets the replica count to what the
 pure KEDA/HPA model decides (components/autoscaling: `recommend`, then `stabilized` with no
-scale-up window and a 3 s scale-down window, so a momentary dip does not flap it), noting when
-it changed. Only the replica count is simulated: the load, the queue and the query are real.
+scale-up window and a 10 s scale-down window, so a momentary dip does not flap it and a
+sampler delayed by a starved host still sees the second replica), noting when
+it changed. It scales out once and in once, no more: a starved client can send a late burst
+after the queue drained, and one change each way keeps "when did it change" well defined.
+Only the replica count is simulated: the load, the queue and the query are real.
 
 The report's time to scale out and in must match the stand-in's changes, measured from the
 step that caused them: never earlier than the change, and no later than the first replica
-sample taken a scrape interval after it (on a starved host the sampler's own gaps grow, so the
+sample asked a scrape interval after it (on a starved host the sampler's own gaps grow, so the
 bound is read from the report's sample times); every step has its own TTFT percentiles.
 """
 
@@ -40,10 +43,10 @@ from tests.observability import autoscaled
 
 SCRAPE_S = 2  # Prometheus scrape interval (and scrape timeout)
 SAMPLE_S = 1  # bench --sample-interval
-# rate:seconds. With 128 output tokens two batch slots serve about 5 requests/s on a 2-core host
-# (less when it is shared): the middle step builds a queue far above the target of 5 per
-# replica, the last one lets it drain.
-STEPS = [(0.3, 12.0), (8.0, 10.0), (0.3, 45.0)]
+# The middle step offers twice what two batch slots serve right now (measured first), so the
+# queue grows by the capacity per second, far above the target of 5 per replica, and drains in
+# about 10 s whatever the host's speed; the last step leaves room for that and the 10 s window.
+LOW_RATE, UP_S, LOW_S = 0.3, 10.0, 40.0
 OUTPUT_TOKENS = 128
 ENDPOINT = "local"  # the endpoint name in the local outputs: the Deployment name queried
 
@@ -104,7 +107,7 @@ class StandInAutoscaler:
             self.history.append(
                 (now, recommend(float(samples[0]["value"][1]), self.replicas, self.policy)))
             wanted = stabilized(self.history, now, self.replicas, self.policy)
-            if wanted != self.replicas:
+            if wanted != self.replicas and len(self.changes) < 2:
                 self.replicas = wanted
                 self.changes.append((time.time(), wanted))
 
@@ -123,7 +126,7 @@ def stand_in(small_batch_engine: Any, prometheus_bin: str) -> Iterator[tuple[Any
                                  f"{autoscaled.ENDPOINT}-0", namespace=autoscaled.NAMESPACE)
     with LocalPrometheus([engine_target], scrape_interval_s=SCRAPE_S) as prometheus:
         policy = replace(autoscaled.policy("vllm", engine.served_model_name),
-                         scale_down_window_s=3)
+                         scale_down_window_s=10)
         scaler = StandInAutoscaler(prometheus.url, meta["query"], policy)
         try:
             prometheus.reload([engine_target, StaticTarget(
@@ -165,7 +168,9 @@ def test_step_load_times_the_scale_out_and_in_that_the_real_queue_caused(
     outputs_path = tmp_path / "outputs.json"
     outputs_path.write_text(json.dumps(outputs))
     report = tmp_path / "step.json"
-    spec = ",".join(f"{rate:g}:{seconds:g}" for rate, seconds in STEPS)
+    high = round(2 * autoscaled.capacity(engine, OUTPUT_TOKENS, tmp_path), 1)
+    steps = [(LOW_RATE, 12.0), (high, UP_S), (LOW_RATE, LOW_S)]
+    spec = ",".join(f"{rate:g}:{seconds:g}" for rate, seconds in steps)
     proc = subprocess.run(
         [sys.executable, "-m", "smoke", "bench", "--outputs", str(outputs_path),
          "--step-load", spec, "--sample-interval", str(SAMPLE_S), "--prometheus-url",
@@ -187,7 +192,7 @@ def test_step_load_times_the_scale_out_and_in_that_the_real_queue_caused(
 
     points = endpoint["load_points"]
     assert [p["label"] for p in points] == [f"step{i + 1} rate={r:g}"
-                                            for i, (r, _) in enumerate(STEPS)]
+                                            for i, (r, _) in enumerate(steps)]
     for point in points:
         ttft = point["summary"]["ttft_ms"]
         assert point["summary"]["completed"] > 0 and ttft["count"] > 0
@@ -195,19 +200,23 @@ def test_step_load_times_the_scale_out_and_in_that_the_real_queue_caused(
     assert points[1]["summary"]["ttft_ms"]["p95"] > points[0]["summary"]["ttft_ms"]["p95"]
 
     started = block["started_at"]
-    times = [s["t_s"] for s in block["replicas"]]
+    answered = [s for s in block["replicas"] if s["ready"] is not None]
+    changed = 0.0  # a late scale-out (a starved client sends late) may come after the step down
     for what, step, to in (("scale_out", 1, 2), ("scale_in", 2, 1)):
-        step_at = sum(seconds for _, seconds in STEPS[:step])
-        changed = _reached(scaler.changes, started + step_at, to) - started
-        # The first sample that must see it: a scrape after the change, then a query (1 s).
-        latest = min((t for t in times if t >= changed + SCRAPE_S + 1.0), default=math.inf)
+        step_at = sum(seconds for _, seconds in steps[:step])
+        changed = _reached(scaler.changes, started + max(step_at, changed), to) - started
+        # The first sample that must see it: asked a scrape interval (+ 1 s of scrape jitter
+        # and timeout) after the change.
+        latest = min((s["t_s"] for s in answered if s["from_s"] >= changed + SCRAPE_S + 1.0),
+                     default=math.inf)
         for series in ("ready", "desired"):
             event = block["events"][series][what]
             print(f"{series} {what}: {event}; the stand-in changed {changed - step_at:.2f} s "
                   f"after the step, first sure sample {latest - step_at:.2f} s after it")
             assert (event["from"], event["to"]) == (3 - to, to), event
-            assert changed - step_at - 0.2 <= event["seconds"] <= latest - step_at, (
-                event, [(round(t - started, 2), n) for t, n in scaler.changes], times)
+            # (times in the report are rounded to 10 ms)
+            assert changed - step_at - 0.2 <= event["seconds"] <= latest - step_at + 0.01, (
+                event, [(round(t - started, 2), n) for t, n in scaler.changes], answered)
     counts = [s["ready"] for s in block["replicas"] if s["ready"] is not None]
     assert counts[0] == 1 and max(counts) == 2 and counts[-1] == 1
     assert "ready replicas: scale out 1 -> 2" in proc.stdout
