@@ -304,7 +304,7 @@ async def bench_all(
     records = []
     with contextlib.ExitStack() as stack:
         prometheus = None if settings.step is None else stack.enter_context(
-            step_load.open_prometheus(outputs, settings.step, settings.direct))
+            step_load.open_prometheus(outputs, settings.step.prometheus_url, settings.direct))
         async with aiohttp.ClientSession(connector=connector) as session:
             for endpoint in endpoints:
                 records.append(await _bench_one(session, outputs, endpoint, settings,

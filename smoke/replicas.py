@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -29,9 +29,6 @@ import requests
 from smoke.http import HttpError, Timeouts, json_of, request
 from smoke.outputs import OutputsError, StackOutputs
 from smoke.reach import ReachError, open_service
-
-if TYPE_CHECKING:
-    from smoke.step_load import StepSettings
 
 READY_METRIC = "kube_deployment_status_replicas_available"
 DESIRED_METRIC = "kube_deployment_spec_replicas"
@@ -205,12 +202,12 @@ class PrometheusTarget:
 
 
 @contextlib.contextmanager
-def open_prometheus(outputs: StackOutputs, settings: StepSettings,
+def open_prometheus(outputs: StackOutputs, prometheus_url: str | None,
                     direct: bool) -> Iterator[PrometheusTarget]:
     """--prometheus-url, else the outputs' Prometheus (port-forwarded unless `direct`).
     Never raises for a missing or unreachable Prometheus: the load runs without replicas."""
-    if settings.prometheus_url:
-        yield PrometheusTarget(settings.prometheus_url)
+    if prometheus_url:
+        yield PrometheusTarget(prometheus_url)
         return
     prom = outputs.observability.prometheus if outputs.observability else None
     if prom is None:
