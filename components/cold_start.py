@@ -26,8 +26,11 @@ IMAGE_UNPACK_FACTOR = 1.5
 # Time for a GPU node to join and advertise its GPUs, per platform (and EKS node scaling mode).
 # (seconds, assumption, whether the node - and its image and hostPath cache - stays at zero)
 NODE: dict[str, tuple[int, str, bool]] = {
-    "eks/managed": (0, "the managed node group is sized to the peak and keeps its GPU node at "
-                    "zero replicas (it still bills)", True),
+    "eks/managed": (0, "the managed node group keeps a GPU node at zero replicas (its min_size, "
+                    "or no autoscaler: sized to the peak; it still bills)", True),
+    "eks/cluster-autoscaler": (270, "the Cluster Autoscaler grows the managed node group: "
+                               "Auto Scaling launch, EKS AMI boot and join, NVIDIA device "
+                               "plugin (~4.5 min)", False),
     "eks/karpenter": (240, "Karpenter launches a GPU instance: EC2 start, EKS AMI boot and "
                       "join, NVIDIA device plugin (~4 min)", False),
     "kubernetes": (0, "assumes a free GPU node; add your cluster autoscaler's time", True),
@@ -61,10 +64,6 @@ class ColdStart:
     @property
     def over_budget(self) -> bool:
         return self.probed_s > self.startup_budget_s
-
-
-def node_key(platform: str, eks_autoscaling: str | None = None) -> str:
-    return f"eks/{eks_autoscaling or 'managed'}" if platform == "eks" else platform
 
 
 def estimate(node: str, weights_bytes: int | None, *, cache: str, download_in_engine: bool,

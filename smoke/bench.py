@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from smoke import step_load
 from smoke.loadgen import (
     Api,
     Client,
@@ -68,6 +70,7 @@ class Settings:
     records: bool
     token_times: bool
     progress: bool
+    step: step_load.StepSettings | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -179,16 +182,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="whole request, last token included (default 600)")
     out.add_argument("--max-body-bytes", type=_positive_int, default=16 * 1024 * 1024,
                      metavar="N", help="largest answer read per request (default 16777216)")
+    step_load.add_arguments(parser)
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
     if args.warmup < 0:
         raise UsageError("--warmup must be >= 0")
-    concurrency = args.concurrency or ([] if args.rate else [1])
+    try:
+        step = step_load.settings_from(args)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    concurrency = args.concurrency or ([] if args.rate or step else [1])
     rates = args.rate or []
     if args.duration is not None and any(math.isinf(r) for r in rates):
         raise UsageError("--rate inf needs --num-requests, not --duration")
-    if args.max_concurrency and not rates:
+    if args.max_concurrency and not rates and not step:
         raise UsageError("--max-concurrency caps open-loop --rate; with --concurrency it is moot")
     dataset = load_jsonl(args.dataset) if args.dataset else None
     if dataset and args.api == "completions" and any(p.messages for p in dataset):
@@ -206,7 +214,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         timeouts=Timeouts(args.connect_timeout, args.read_timeout, args.request_timeout,
                           args.max_body_bytes),
         direct=args.direct, records=not args.no_records, token_times=args.token_times,
-        progress=not args.no_progress,
+        progress=not args.no_progress, step=step,
     )
 
 
@@ -250,6 +258,7 @@ async def preflight(client: Client, source: PromptSource, calibrate: bool) -> di
 
 async def bench_endpoint(
     session: aiohttp.ClientSession, endpoint: EndpointOutput, base_url: str, settings: Settings,
+    prometheus: step_load.PrometheusTarget | None = None,
 ) -> dict[str, Any]:
     engine_has_ignore_eos = endpoint.engine in ("vllm", "sglang")
     target = Target(base_url=base_url, model=endpoint.served_model_name, api_key=endpoint.api_key,
@@ -270,6 +279,12 @@ async def bench_endpoint(
         prompt = source.get(index)
         return RequestInput(index, prompt, prompt.output_tokens or settings.output_tokens)
 
+    if settings.step is not None and prometheus is not None:
+        record["load_points"], record["step_load"] = await step_load.measure(
+            client, make, settings.step, prometheus, (endpoint.namespace, endpoint.name), slos,
+            settings.records, settings.token_times)
+        auto = endpoint.autoscaling
+        record["step_load"]["autoscaling"] = None if auto is None else auto.model_dump()
     for spec in settings.specs:
         progress = stderr_progress(f"{endpoint.name} {spec.label}") if settings.progress else None
         result = await run_load(client, spec, make, progress)
@@ -287,19 +302,29 @@ async def bench_all(
     # queue inside aiohttp where no clock sees them.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
     records = []
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for endpoint in endpoints:
-            try:
-                with open_endpoint(outputs, endpoint, settings.direct) as base_url:
-                    records.append(await bench_endpoint(session, endpoint, base_url, settings))
-            except ReachError as exc:
-                records.append(_failed(endpoint, str(exc)))
-            except (OutputsError, UsageError):
-                raise
-            except Exception as exc:
-                # Last resort: the other endpoints still run and the result is still written.
-                records.append(_failed(endpoint, f"unexpected {type(exc).__name__}: {exc}"))
+    with contextlib.ExitStack() as stack:
+        prometheus = None if settings.step is None else stack.enter_context(
+            step_load.open_prometheus(outputs, settings.step.prometheus_url, settings.direct))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for endpoint in endpoints:
+                records.append(await _bench_one(session, outputs, endpoint, settings,
+                                                prometheus))
     return records
+
+
+async def _bench_one(session: aiohttp.ClientSession, outputs: StackOutputs,
+                     endpoint: EndpointOutput, settings: Settings,
+                     prometheus: step_load.PrometheusTarget | None) -> dict[str, Any]:
+    try:
+        with open_endpoint(outputs, endpoint, settings.direct) as base_url:
+            return await bench_endpoint(session, endpoint, base_url, settings, prometheus)
+    except ReachError as exc:
+        return _failed(endpoint, str(exc))
+    except (OutputsError, UsageError):
+        raise
+    except Exception as exc:
+        # Last resort: the other endpoints still run and the result is still written.
+        return _failed(endpoint, f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _failed(endpoint: EndpointOutput, error: str) -> dict[str, Any]:
@@ -312,6 +337,8 @@ def run_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "source": {"stack": args.stack, "outputs": args.outputs},
         "label": args.label, "endpoints": args.endpoint, "api": settings.api,
         "load_points": [asdict(s) for s in settings.specs],
+        "step_load": None if settings.step is None else [
+            {"rate": s.rate, "seconds": s.seconds} for s in settings.step.steps],
         "input_tokens": None if settings.dataset else settings.input_tokens,
         "output_tokens": settings.output_tokens, "dataset": args.dataset,
         "ignore_eos": settings.ignore_eos, "seed": settings.seed,
@@ -336,6 +363,9 @@ def run(args: argparse.Namespace) -> int:
     # Redacted as a whole before anything is shown or written: errors, labels, argv, URLs.
     result = Redactor.for_outputs(outputs).data(build_result(run_config(args, settings), records))
     print(format_table(result))
+    for endpoint in result["endpoints"]:
+        if endpoint.get("step_load"):
+            print("\n".join(step_load.summary_lines(endpoint["name"], endpoint["step_load"])))
     if args.report:
         write_result(args.report, result)
         print(f"result written to {args.report}", file=sys.stderr)

@@ -239,6 +239,7 @@ class ReadyResult:
     elapsed_s: float
     attempts: int
     last_error: str | None = None
+    gave_up: str | None = None  # why `give_up` stopped the wait (the process exited, ...)
 
 
 def wait_ready(
@@ -249,6 +250,7 @@ def wait_ready(
     timeouts: Timeouts,
     api_key: str | None = None,
     interval_s: float = 1.0,
+    give_up: Callable[[], str | None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReadyResult:
@@ -257,11 +259,17 @@ def wait_ready(
     Retries only failures that mean "still starting" (refused, 502/503/504, probe timeout);
     anything else (401, 404, DNS) returns at once with that error, so a misconfigured endpoint
     does not cost the whole deadline. Each probe's timeouts are capped by the time left.
+    `give_up` is asked before every probe (a local server whose process exited will never
+    answer): a reason it returns ends the wait at once, in `gave_up`, with the last error kept.
+    The one wait of `smoke check`, the local engine and the local Prometheus.
     """
     start = clock()
     attempts = 0
     last_error: str | None = None
     while True:
+        reason = give_up() if give_up is not None else None
+        if reason is not None:
+            return ReadyResult(False, clock() - start, attempts, last_error, gave_up=reason)
         left = deadline_s - (clock() - start)
         if left <= 0 and attempts > 0:
             return ReadyResult(False, clock() - start, attempts, last_error)

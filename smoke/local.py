@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from smoke.http import HttpError, Timeouts, request
+from smoke.http import Timeouts, wait_ready
 from smoke.tiny_model import TinyModelError, generate_tiny_model
 
 __all__ = ["LocalEngine", "LocalEngineError", "free_port", "generate_tiny_model"]
@@ -124,28 +124,22 @@ class LocalEngine:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.process is not None
-        start = time.monotonic()
-        last_error = "no probe yet"
+        process = self.process
+        assert process is not None
         with requests.Session() as session:
-            while time.monotonic() - start < self.ready_timeout_s:
-                code = self.process.poll()
-                if code is not None:
-                    raise LocalEngineError(
-                        f"vLLM exited with code {code} while starting; log: {self.log_path}\n"
-                        + self.log_tail()
-                    )
-                try:
-                    request(session, "GET", f"{self.base_url}/health",
-                            timeouts=Timeouts(2.0, 5.0))
-                    self.ready_after_s = time.monotonic() - start
-                    return
-                except HttpError as exc:
-                    last_error = str(exc)
-                time.sleep(0.5)
-        raise LocalEngineError(
-            f"vLLM not ready after {self.ready_timeout_s:g}s ({last_error}); log: {self.log_path}"
-        )
+            result = wait_ready(
+                session, f"{self.base_url}/health", deadline_s=self.ready_timeout_s,
+                timeouts=Timeouts(2.0, 5.0), interval_s=0.5,
+                give_up=lambda: None if process.poll() is None else "exited")
+        if result.ready:
+            self.ready_after_s = result.elapsed_s
+            return
+        if result.gave_up:
+            raise LocalEngineError(
+                f"vLLM exited with code {process.poll()} while starting; log: {self.log_path}\n"
+                + self.log_tail())
+        raise LocalEngineError(f"vLLM not ready after {self.ready_timeout_s:g}s "
+                               f"({result.last_error}); log: {self.log_path}")
 
     def log_tail(self, lines: int = 8) -> str:
         try:

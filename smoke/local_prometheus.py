@@ -23,6 +23,7 @@ from typing import Any
 import requests
 import yaml
 
+from smoke.http import Timeouts, wait_ready
 from smoke.local import free_port
 
 
@@ -41,6 +42,9 @@ class StaticTarget:
     component: str = "engine"
     metrics_path: str = "/metrics"
     bearer_token: str | None = None
+    # The exposed labels win over the target's, as kube-prometheus-stack's ServiceMonitor of
+    # kube-state-metrics does (honorLabels: true): its `namespace` is the object's, not its own.
+    honor_labels: bool = False
 
     def labels(self) -> dict[str, str]:
         return {"inference_endpoint": self.endpoint, "inference_component": self.component,
@@ -73,6 +77,8 @@ class LocalPrometheus:
                 "metrics_path": target.metrics_path,
                 "static_configs": [{"targets": [target.address], "labels": target.labels()}],
             }
+            if target.honor_labels:
+                job["honor_labels"] = True
             if target.bearer_token:
                 job["authorization"] = {"type": "Bearer", "credentials": target.bearer_token}
             jobs.append(job)
@@ -110,16 +116,18 @@ class LocalPrometheus:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise LocalPrometheusError(f"prometheus exited: {self.log_tail()}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.3)
-        raise LocalPrometheusError(f"prometheus not ready in {self.ready_timeout_s:g}s")
+        process = self.process
+        assert process is not None
+        with requests.Session() as session:
+            result = wait_ready(
+                session, f"{self.url}/-/ready", deadline_s=self.ready_timeout_s,
+                timeouts=Timeouts(2.0, 2.0), interval_s=0.3,
+                give_up=lambda: None if process.poll() is None else "exited")
+        if result.gave_up:
+            raise LocalPrometheusError(f"prometheus exited: {self.log_tail()}")
+        if not result.ready:
+            raise LocalPrometheusError(f"prometheus not ready in {self.ready_timeout_s:g}s "
+                                       f"({result.last_error})")
 
     def log_tail(self, lines: int = 10) -> str:
         try:

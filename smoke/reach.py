@@ -108,20 +108,22 @@ def pick_pod(pods: list[Any], where: str) -> str:
 
 def resolve_target(core: Any, endpoint: EndpointOutput) -> tuple[str, int]:
     """(pod name, pod port) behind the endpoint: selector from outputs, or from its Service."""
+    return resolve_pod(core, endpoint.namespace or "", endpoint.service, endpoint.port,
+                       dict(endpoint.selector), f"endpoint {endpoint.name}")
+
+
+def resolve_pod(core: Any, namespace: str, service: str | None, port: int,
+                selector: dict[str, str], what: str) -> tuple[str, int]:
+    """(pod name, pod port) of a ready pod: `selector`, else the Service's own selector."""
     from kubernetes.client.exceptions import ApiException  # lazily, as kube_core_api
 
-    namespace = endpoint.namespace or ""
-    selector = dict(endpoint.selector)
-    port = endpoint.port
     try:
-        if endpoint.service:
-            service = core.read_namespaced_service(
-                endpoint.service, namespace, _request_timeout=K8S_TIMEOUT
-            )
-            selector = selector or dict(service.spec.selector or {})
-            port = _target_port(service, endpoint.port)
+        if service:
+            found = core.read_namespaced_service(service, namespace, _request_timeout=K8S_TIMEOUT)
+            selector = selector or dict(found.spec.selector or {})
+            port = _target_port(found, port)
         if not selector:
-            raise OutputsError(f"endpoint {endpoint.name}: no selector or service to find pods")
+            raise OutputsError(f"{what}: no selector or service to find pods")
         pods = core.list_namespaced_pod(
             namespace, label_selector=label_selector(selector), _request_timeout=K8S_TIMEOUT
         ).items
@@ -131,6 +133,24 @@ def resolve_target(core: Any, endpoint: EndpointOutput) -> tuple[str, int]:
         raise ReachError(f"Kubernetes API unreachable: {type(exc).__name__}") from None
     where = f"in namespace {namespace} matches {label_selector(selector)}"
     return pick_pod(pods, where), port
+
+
+@contextlib.contextmanager
+def open_service(outputs: StackOutputs, url: str, namespace: str, service: str, port: int,
+                 direct: bool) -> Iterator[str]:
+    """Yield a URL for an in-cluster Service (the stack's Prometheus): `url` itself with
+    `direct`, else a port-forward to one of its ready pods through the outputs' kubeconfig."""
+    if direct:
+        yield url.rstrip("/")
+        return
+    if not outputs.kubeconfig:
+        raise OutputsError(f"Service {namespace}/{service} is in-cluster: reaching it needs a "
+                           "port-forward, but the outputs carry no kubeconfig; run with "
+                           "--direct from inside the network, or give its URL")
+    core = kube_core_api(outputs.kubeconfig)
+    pod, pod_port = resolve_pod(core, namespace, service, port, {}, f"Service {service}")
+    with TcpBridge(lambda: pod_socket(core, namespace, pod, pod_port)) as local:
+        yield f"http://127.0.0.1:{local}"
 
 
 def _target_port(service: Any, port: int) -> int:

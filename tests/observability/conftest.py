@@ -1,12 +1,10 @@
-"""Observability tests: the real vLLM engine fixture (tests/e2e) and binary skips."""
+"""Observability tests: binary skips (the real engines are the session's, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
-
-from tests.e2e.conftest import local_engine  # noqa: F401  (re-exported fixture)
 
 
 @pytest.fixture(scope="session")

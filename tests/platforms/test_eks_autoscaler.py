@@ -206,3 +206,30 @@ def test_the_summary_states_each_pools_bounds_and_autoscaler() -> None:
     assert "a10g: GPU nodes 1-2 (autoscaler: cluster-autoscaler;" in summary(autoscaled(), None)
     assert "a10g: GPU nodes 2-2 (no autoscaler: starts and stays at 2;" in \
         summary(fixed(), None)
+
+
+def _scale_to_zero_on_eks(min_size: int) -> Plan:
+    config = eks_config(router={"kind": "smg"},
+                        autoscaling={"scale_to_zero": True, "min": 1, "max": 2})
+    config["observability"] = {"mode": "bundled"}
+    return plan_config(with_eks(config, gpu_pools=[pool(min_size=min_size, desired_size=1,
+                                                        max_size=2)]))
+
+
+def test_scale_to_zero_lets_the_pool_shed_its_last_gpu_node_and_the_plan_counts_it() -> None:
+    """At zero replicas nothing holds the GPU node (min 0), so a wake-up waits for a new node:
+    the cold-start estimate says so instead of assuming the node stayed."""
+    result = _scale_to_zero_on_eks(min_size=0)
+    assert one(result, NODE_GROUP, "gpu-a10g")["scalingConfig"] == {
+        "minSize": 0, "desiredSize": 0, "maxSize": 2}
+    lines = "\n".join(result.autoscaling)
+    assert "node 4.5 min: the Cluster Autoscaler grows the managed node group" in lines, lines
+    assert "image 0 s" not in lines, lines
+
+
+def test_a_pool_min_size_keeps_a_warm_gpu_node_for_scale_to_zero() -> None:
+    result = _scale_to_zero_on_eks(min_size=1)
+    assert one(result, NODE_GROUP, "gpu-a10g")["scalingConfig"]["minSize"] == 1
+    lines = "\n".join(result.autoscaling)
+    assert "node 0 s: the managed node group keeps a GPU node" in lines, lines
+    assert "image 0 s: cached on the node that stayed" in lines, lines

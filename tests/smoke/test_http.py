@@ -107,3 +107,20 @@ def test_wait_ready_stops_at_deadline_and_keeps_last_error(session: requests.Ses
     assert result.attempts > 2
     assert "connection refused" in (result.last_error or "")
     assert 0.9 < time.monotonic() - start < 3
+
+
+@pytest.mark.timeout(10)
+def test_wait_ready_gives_up_at_once_when_told_and_keeps_the_last_error(
+        session: requests.Session) -> None:
+    url = f"http://127.0.0.1:{free_port()}/health"
+    asked: list[int] = []
+
+    def give_up() -> str | None:
+        asked.append(1)
+        return "exited" if len(asked) > 2 else None
+
+    result = wait_ready(session, url, deadline_s=30, timeouts=FAST, interval_s=0.05,
+                        give_up=give_up)
+    assert not result.ready and result.gave_up == "exited"
+    assert result.attempts == 2 and result.elapsed_s < 5
+    assert "connection refused" in (result.last_error or "")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smoke.local import LocalEngine
+from smoke.local import LocalEngine, LocalEngineError
 from smoke.outputs import parse_outputs
 from smoke.tiny_model import TinyModelError, generate_tiny_model
 
@@ -55,6 +55,31 @@ def test_stop_kills_the_whole_group_even_when_sigterm_is_ignored(tmp_path: Path)
     assert engine.process is None
     engine.stop()  # idempotent
 
+
+@pytest.mark.timeout(30)
+def test_an_engine_that_exits_while_starting_fails_at_once_with_its_code(tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path / "model", tmp_path / "o.json", ready_timeout_s=60)
+    engine.log_path.parent.mkdir(parents=True, exist_ok=True)
+    engine.log_path.write_text("the last words of the engine\n")
+    engine.process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    start = time.monotonic()
+    with pytest.raises(LocalEngineError, match="exited with code 3") as info:
+        engine._wait_ready()
+    assert time.monotonic() - start < 10, "the exit must not cost the ready timeout"
+    assert "the last words of the engine" in str(info.value)
+
+
+@pytest.mark.timeout(30)
+def test_an_engine_that_never_answers_fails_at_its_deadline_with_the_last_error(
+        tmp_path: Path) -> None:
+    engine = LocalEngine(tmp_path / "model", tmp_path / "o.json", ready_timeout_s=1.0)
+    engine.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                                      start_new_session=True)
+    try:
+        with pytest.raises(LocalEngineError, match=r"not ready after 1s \(.*connection refused"):
+            engine._wait_ready()
+    finally:
+        engine.stop(grace_s=1.0)
 
 
 @pytest.mark.engines

@@ -156,8 +156,11 @@ def peak_replicas(endpoint: EndpointConfig) -> int:
 
 
 def least_replicas(endpoint: EndpointConfig) -> int:
-    """Replicas that always run: autoscaling.min, else the fixed count."""
-    return endpoint.autoscaling.min if endpoint.autoscaling is not None else endpoint.replicas
+    """Replicas that always run: autoscaling.min (0 with scale_to_zero), else the fixed count."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return endpoint.replicas
+    return 0 if auto.scale_to_zero else auto.min
 
 
 def _placed(config: EksStack) -> list[tuple[int, EndpointConfig, str, int]]:
@@ -219,6 +222,14 @@ def node_bounds(config: EksStack) -> dict[str, NodeBounds]:
         low = min(pool.max_size, max(pool.min_size, least[pool.name]))
         bounds[pool.name] = NodeBounds(low, low, max(low, peak[pool.name]), "cluster-autoscaler")
     return bounds
+
+
+def pool_of(config: EksStack, endpoint: EndpointConfig) -> str | None:
+    """The GPU pool an endpoint places on (None when it does not place)."""
+    for _, placed, pool, _ in _placed(config):
+        if placed is endpoint:
+            return pool
+    return None
 
 
 def _autoscaled_fit(config: EksStack) -> list[Problem]:
