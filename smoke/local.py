@@ -188,7 +188,7 @@ class LocalEngine:
         if process is None:
             return
         with _signals_deferred():
-            _stop_group(process, grace_s)
+            stop_group(process, grace_s)
 
     def __enter__(self) -> LocalEngine:
         return self.start()
@@ -215,7 +215,7 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
+def stop_group(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
     """SIGTERM the group and wait; SIGKILL it if the server outlives the grace period; then
     wait for the rest of the group (vLLM's engine core) to go too."""
     with contextlib.suppress(ProcessLookupError):

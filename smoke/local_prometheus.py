@@ -8,10 +8,7 @@ unchanged. Bounded start-up, temporary data directory, stopped on exit.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,7 +21,7 @@ import requests
 import yaml
 
 from smoke.http import Timeouts, wait_ready
-from smoke.local import free_port
+from smoke.local import free_port, stop_group
 
 
 class LocalPrometheusError(Exception):
@@ -156,14 +153,7 @@ class LocalPrometheus:
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+            stop_group(process)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -34,7 +32,7 @@ import pytest
 import requests
 
 from components import router_manifests as rm
-from smoke.local import free_port
+from smoke.local import free_port, stop_group
 
 BINARIES = {"smg": "smg", "vllm-router": "vllm-router"}
 
@@ -115,14 +113,7 @@ def wait_healthy(router: RunningRouter, healthy: int, timeout_s: float = 60.0) -
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the router's process group (started in its own session), then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    stop_group(process)
 
 
 class DoomedReplica:

@@ -11,9 +11,7 @@ nothing (an error to KEDA), never zero.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +24,7 @@ import requests
 
 from components.autoscaling import queue_query, router_demand_query
 from components.router_manifests import COLD_START_RETRY_ARGS
-from smoke.local import free_port
+from smoke.local import free_port, stop_group
 from smoke.local_prometheus import LocalPrometheus, StaticTarget
 
 NAMESPACE, ENDPOINT = "inference", "qwen3-0-6b"
@@ -65,17 +63,9 @@ def router(kind: str, tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Pop
             time.sleep(0.5)
         yield url, f"127.0.0.1:{metrics_port}", process
     finally:
-        _stop(process)
+        stop_group(process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def _values(result: list[dict]) -> list[float]:
@@ -115,6 +105,6 @@ def test_the_router_wakes_a_zero_replica_endpoint(kind: str, tmp_path: Path,
             client.join(10)
             assert answers == [404], "smg answers 404 model_not_found at once with no worker"
 
-        _stop(process)  # the router is gone: missing data, never zero
+        stop_group(process)  # the router is gone: missing data, never zero
         gone = prometheus.wait_for(f"absent({query})", 20)
         assert gone, prometheus.wait_for(query, 0)
