@@ -65,17 +65,20 @@ def check_health(t: Target) -> Outcome:
     return "fail", str(r.last_error), details
 
 
-# The probe for "is the key enforced": an inference route with an empty body. A server that
-# checks the key answers 401 before reading the body; one that does not answers 400/422 for the
-# body, so the probe never runs a generation. Model listing is not the probe: smg (the default
-# router) serves GET /v1/models without a key while it guards every inference route.
+# The probe for "is the key enforced": an inference route, with a valid one-token request
+# (vllm-router validates the body before anything else and answers 422 to an empty one; it
+# passes the client's credentials on, so the engine's 401 comes back). Model listing is not the
+# probe: smg (the default router) serves GET /v1/models without a key while it guards every
+# inference route.
 AUTH_PROBE = ("POST", "/v1/chat/completions")
 
 
 def check_auth(t: Target) -> Outcome:
     ep = t.endpoint
     method, path = AUTH_PROBE
-    open_status = t.send(method, path, None, json_body={}, expect=None).status_code
+    probe = {"model": ep.served_model_name, "messages": [{"role": "user", "content": "ping"}],
+             "max_tokens": 1}
+    open_status = t.send(method, path, None, json_body=probe, expect=None).status_code
     details: dict[str, Any] = {"probe": f"{method} {path}", "status_without_key": open_status,
                                "exposure": ep.exposure}
     if not ep.api_key:
