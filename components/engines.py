@@ -106,10 +106,14 @@ FLAG_TABLE: dict[str, FlagMapping] = {
     ),
 }
 
+# vLLM (>= 0.20): refuse, with HTTP 503 before the response starts, a request that would make
+# more than this many requests unfinished (running + waiting) in the API server.
+ADMISSION_FLAG = "--max-num-queued-reqs"
+
 # Flags the program owns; extra_args may not repeat them (R8: one way to set each thing).
 RESERVED_FLAGS = frozenset(
     {"--model", "--model-path", "--served-model-name", "--host", "--port", "--api-key",
-     "--enable-metrics"}
+     "--enable-metrics", ADMISSION_FLAG}
     | {flag for m in FLAG_TABLE.values() for flag in (m.vllm or ()) + (m.sglang or ())}
 )
 
@@ -201,6 +205,19 @@ def build_engine_argv(
         if api_key_from_env:
             argv += ["--api-key", f"$({API_KEY_ENV})"]
     return argv + list(extra_args or [])
+
+
+def admission_argv(engine: Engine, max_num_seqs: int, engine_queue: int | None) -> list[str]:
+    """Engine flags that bound its queue at `engine_queue` waiting requests: beyond
+    max_num_seqs + engine_queue unfinished requests vLLM answers 503 at once, which a router that
+    retries (smg) sends to another replica. None = no bound (vLLM queues without limit)."""
+    if engine_queue is None:
+        return []
+    if engine != "vllm":
+        raise ValueError(f"{engine} has no admission limit the router can retry: SGLang's "
+                         "--max-queued-requests aborts inside the scheduler, after a stream "
+                         "may have started")
+    return [ADMISSION_FLAG, str(max_num_seqs + engine_queue)]
 
 
 def engine_env(

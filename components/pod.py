@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from components.engines import build_engine_argv, engine_env
+from components.engines import admission_argv, build_engine_argv, engine_env
 from components.spec import EndpointSpec, ProbeSpec
 
 MODEL_MOUNT = "/models"
@@ -136,6 +136,9 @@ def engine_argv(spec: EndpointSpec) -> list[str]:
         extra = ["--load-format", "runai_streamer", *extra]
     if spec.source.kind == "huggingface" and spec.source.revision:
         extra = ["--revision", spec.source.revision, *extra]
+    if spec.engine_queue is not None:
+        extra = [*admission_argv(spec.engine, spec.engine_settings["max_num_seqs"],
+                                 spec.engine_queue), *extra]
     return build_engine_argv(
         spec.engine, model_path(spec), spec.served_model_name, spec.port,
         spec.engine_settings, extra, api_key_from_env=spec.api_key_secret is not None,

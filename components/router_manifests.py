@@ -98,6 +98,11 @@ READINESS_PATH = "/readiness"  # 503 until at least one engine is healthy
 # each request through ~4.7 min of the cold start: 16 waits of 1, 1.5, ... 25.6 s (74 s) then
 # 7 x 30 s; measured locally with no worker: 503 "No available workers" after 284 s. smg 1.13.0
 # has no such wait: with no worker it answers 404 model_not_found at once.
+# smg, engines with a bounded queue: a refused request is retried (on the replica the policy picks
+# then) with backoff 50 ms x 1.5^n capped at 2 s, 12 times: about 10 s of waiting for a free slot
+# before the client gets the 503. smg's default (5 retries, about 0.7 s) let 15 of 100
+# simultaneous long requests on 20 slots fail locally; these let none.
+SPILL_RETRY_ARGS = ["--retry-max-retries", "12", "--retry-max-backoff-ms", "2000"]
 COLD_START_RETRY_ARGS = ["--retry-max-retries", "17", "--retry-initial-backoff-ms", "1000",
                          "--retry-max-backoff-ms", "30000"]
 LIVENESS_PATH = "/liveness"
@@ -130,6 +135,10 @@ class RouterSpec:
     load_metric: str = "requests"
     queue_veto: int | None = None
     kv_veto: float | None = None
+    # smg: the engines refuse (HTTP 503) past their batch slots plus this many waiting requests
+    # (`router.engine_queue`); smg then retries on another replica, for up to ~10 s. None = the
+    # engines queue without bound and smg keeps its default retries.
+    engine_queue: int | None = None
     # The fronted endpoint scales to zero: the router must stay Ready with no engine (its
     # Service is how requests, and so the wake-up signal, arrive) and hold requests meanwhile.
     scale_to_zero: bool = False
@@ -179,6 +188,8 @@ def routing_argv(spec: RouterSpec) -> list[str]:
              "--load-monitor-interval", str(spec.load_monitor_interval_seconds)]
     if spec.policy == "power_of_two":
         argv += ["--power-of-two-load-metric", spec.load_metric]
+    if spec.engine_queue is not None:
+        argv += SPILL_RETRY_ARGS
     if spec.queue_veto is None:
         # smg vetoes at 8 waiting or KV 0.8 by default; no veto asked for means none.
         return [*argv, "--disable-worker-overload-protection"]

@@ -107,6 +107,8 @@ class EndpointSpec:
     extra_args: tuple[str, ...] = ()
     exposure: ExposureSpec = ExposureSpec()
     scaling: Scaling | None = None  # KEDA owns the replica count when set
+    # Waiting requests an engine holds before refusing with 503 (a router retries elsewhere).
+    engine_queue: int | None = None
     service_account: str | None = None  # an IRSA-annotated account (EKS S3 sources)
     # Set by the platform, e.g. "never evict to scale a node down" where an autoscaler runs.
     pod_annotations: dict[str, str] = field(default_factory=dict)

@@ -72,6 +72,9 @@ class RouterOutput(_Open):
         default=None, description="smg: seconds between reads of each engine's /metrics.")
     queue_veto: int | None = Field(
         default=None, description="smg: waiting requests at which an engine is skipped.")
+    engine_queue: int | None = Field(
+        default=None, description="smg: waiting requests each engine holds before it refuses "
+        "more with HTTP 503, which smg retries on another replica; null = unbounded.")
     discovery: Literal["kubernetes"] = Field(description="How the router finds its engines.")
     engine_service: str = Field(description="Service of the engines behind the router.")
     engine_selector: dict[str, str] = Field(description="Pod labels of those engines.")

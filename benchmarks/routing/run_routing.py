@@ -9,8 +9,10 @@ off in the engines so runs cannot warm each other's caches.
 Router configs are names (`--configs`), each rendered through `components.router_manifests` so
 the benchmark runs the flags the stack renders:
     vr-<policy>                    vllm-router 0.1.17, e.g. vr-round_robin (the control)
-    smg-<p>[-v<N>][-k<X>]-<I>s     smg 1.13.0: p = rr | p2req | p2lreq | p2ew (power_of_two on
-                                   requests | least_requests | expected_wait), v<N> = skip an
+    smg-<p>[-w<N>][-v<N>][-k<X>]-<I>s
+                                   smg 1.13.0: p = rr | p2req | p2lreq | p2ew (power_of_two on
+                                   requests | least_requests | expected_wait) | ll (least_load;
+                                   w<N> = its waiting cap, benchmark only), v<N> = skip an
                                    engine with >= N waiting requests, k<X> = or KV usage >= X,
                                    I = load-monitor interval (s); e.g. smg-rr-v1-1s
 
@@ -47,15 +49,29 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 from components import router_manifests as rm  # noqa: E402  (after the path set-up above)
+from components.engines import admission_argv  # noqa: E402
 from smoke.local import LocalEngine, free_port  # noqa: E402
 
 CASES = {"equal": (16, 16), "unequal": (16, 4)}
+# `<case>-q<N>`: the same replicas with a bounded queue (the stack's `router.engine_queue`): each
+# engine refuses (503) past max_num_seqs + N unfinished requests, and smg retries elsewhere.
+_CASE_NAME = re.compile(r"^(equal|unequal)(?:-q(\d+))?$")
+
+
+def parse_case(name: str) -> tuple[str, tuple[int, int], int | None]:
+    """`unequal-q0` -> (base case, max_num_seqs per engine, engine queue bound)."""
+    match = _CASE_NAME.match(name)
+    if not match:
+        raise ValueError(f"unknown case {name!r}: equal or unequal, optionally -q<N>")
+    base, queue = match.groups()
+    return base, CASES[base], int(queue) if queue is not None else None
 API_KEY = "routing-bench-key"  # loopback only; one key for both replicas, like one Secret
 CONTROL = "vr-round_robin"
 SMG_POLICIES = {"rr": ("round_robin", "requests"), "p2req": ("power_of_two", "requests"),
                 "p2lreq": ("power_of_two", "least_requests"),
-                "p2ew": ("power_of_two", "expected_wait")}
-_SMG_NAME = re.compile(r"^smg-(rr|p2req|p2lreq|p2ew)(?:-v(\d+))?(?:-k([0-9.]+))?-(\d+)s$")
+                "p2ew": ("power_of_two", "expected_wait"), "ll": ("least_load", "requests")}
+_SMG_NAME = re.compile(
+    r"^smg-(rr|p2req|p2lreq|p2ew|ll)(?:-w(\d+))?(?:-v(\d+))?(?:-k([0-9.]+))?-(\d+)s$")
 
 
 class PinnedEngine(LocalEngine):
@@ -96,7 +112,9 @@ def router_spec(name: str) -> rm.RouterSpec:
     match = _SMG_NAME.match(name)
     if not match:
         raise ValueError(f"unknown router config {name!r} (see the module docstring)")
-    short, veto, kv, interval = match.groups()
+    short, cap, veto, kv, interval = match.groups()
+    if cap and short != "ll":
+        raise ValueError(f"unknown router config {name!r}: -w<N> is least_load's cap (smg-ll-w<N>)")
     policy, metric = SMG_POLICIES[short]
     return dataclasses.replace(base, image=rm.SMG_IMAGE, policy=policy, kind="smg",
                                load_metric=metric, queue_veto=int(veto) if veto else None,
@@ -104,7 +122,22 @@ def router_spec(name: str) -> rm.RouterSpec:
                                load_monitor_interval_seconds=int(interval))
 
 
-def start_router(binaries: dict[str, str], name: str, workers: list[str], log: Path) -> tuple[
+def routing_args(name: str, engine_queue: int | None = None) -> list[str]:
+    """The stack's routing flags for a config in front of engines with that queue bound, plus
+    `-w<N>`: smg's least_load waiting cap, which the stack does not render (measured here: it
+    refuses requests with 503 once every engine reaches it, see README)."""
+    spec = router_spec(name)
+    if spec.kind == "smg":
+        spec = dataclasses.replace(spec, engine_queue=engine_queue)
+    args = rm.routing_argv(spec)
+    match = _SMG_NAME.match(name)
+    if match and match.group(2):
+        args += ["--least-load-max-waiting-requests", match.group(2)]
+    return args
+
+
+def start_router(binaries: dict[str, str], name: str, workers: list[str], log: Path,
+                 engine_queue: int | None = None) -> tuple[
         subprocess.Popen[bytes], str, str]:
     spec = router_spec(name)
     port, metrics_port = free_port(), free_port()  # its own Prometheus port per process
@@ -114,7 +147,7 @@ def start_router(binaries: dict[str, str], name: str, workers: list[str], log: P
                "--prometheus-host", "127.0.0.1"]
     else:
         cmd = [binaries["vllm-router"], "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), *rm.routing_argv(spec), "--worker-urls", *workers,
+    cmd += ["--port", str(port), *routing_args(name, engine_queue), "--worker-urls", *workers,
             "--prometheus-port", str(metrics_port), "--health-check-interval-secs", "5",
             "--api-key", API_KEY]
     with open(log, "wb") as handle:
@@ -168,7 +201,7 @@ def router_counters(metrics_url: str) -> dict[str, float]:
 
 
 ENGINE_METRICS = ("vllm:num_requests_waiting", "vllm:num_requests_running",
-                  "vllm:request_success_total")
+                  "vllm:request_success_total", "vllm:admission_rejections_total")
 
 
 class EngineSampler(threading.Thread):
@@ -185,7 +218,7 @@ class EngineSampler(threading.Thread):
         self.session.headers["Authorization"] = f"Bearer {API_KEY}"
         self.halt = threading.Event()
         self.samples: list[list[tuple[float, dict[str, float]]]] = [[] for _ in engines]
-        self.start_totals = [self.scrape(url)["vllm:request_success_total"] for url in engines]
+        self.start_totals = [self.scrape(url) for url in engines]
 
     def scrape(self, url: str) -> dict[str, float]:
         page = self.session.get(f"{url}/metrics", timeout=5)
@@ -209,8 +242,11 @@ class EngineSampler(threading.Thread):
                           for prev, cur in itertools.pairwise(series))
             waiting = [s["vllm:num_requests_waiting"] for _, s in series] or [0.0]
             running = [s["vllm:num_requests_running"] for _, s in series] or [0.0]
-            done = self.scrape(url)["vllm:request_success_total"] - self.start_totals[i]
-            out.append({"engine": i, "requests": int(done), "queue_seconds": round(queue_s, 2),
+            end = self.scrape(url)
+            done, refused = (end[name] - self.start_totals[i][name] for name in (
+                "vllm:request_success_total", "vllm:admission_rejections_total"))
+            out.append({"engine": i, "requests": int(done), "refused": int(refused),
+                        "queue_seconds": round(queue_s, 2),
                         "max_waiting": max(waiting),
                         "share_of_samples_with_queue": round(
                             sum(w > 0 for w in waiting) / len(waiting), 3),
@@ -232,13 +268,7 @@ def router_outputs(engine: LocalEngine, url: str, name: str) -> dict[str, Any]:
 
 def run_bench(outputs: Path, report: Path, label: str, args: argparse.Namespace,
               dataset: Path, seed: int) -> int:
-    # `smoke bench` as a command, except that with --rate alone its build_settings iterates
-    # `args.concurrency` (None) (smoke/bench.py, reported): no closed-loop levels = [].
-    shim = ("import sys, smoke.bench as b; f = b.build_settings\n"
-            "def fixed(a):\n    a.concurrency = a.concurrency or []\n    return f(a)\n"
-            "b.build_settings = fixed\nfrom smoke.__main__ import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-    cmd = [sys.executable, "-c", shim, "bench", "--outputs", str(outputs),
+    cmd = [sys.executable, "-m", "smoke", "bench", "--outputs", str(outputs),
            "--rate", str(args.rate), "--num-requests", str(args.num_requests),
            "--warmup", "4", "--dataset", str(dataset), "--seed", str(seed),
            "--report", str(report), "--label", label, "--no-progress", "--no-records"]
@@ -251,8 +281,9 @@ def load_point(report: Path) -> dict[str, Any]:
     return {**point["summary"], "client": point["client"]}
 
 
-def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
-             datasets: dict[int, Path], rows: list[dict[str, Any]]) -> None:
+def run_case(case: str, args: argparse.Namespace, datasets: dict[int, Path],
+             rows: list[dict[str, Any]]) -> None:
+    base, seqs, engine_queue = parse_case(case)
     out: Path = args.out
     scratch = ROOT / "out" / "routing"  # logs and outputs files (with the key) stay out of git
     scratch.mkdir(parents=True, exist_ok=True)
@@ -261,7 +292,8 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
     engines = [
         PinnedEngine(cores[i], model_dir, scratch / f"{case}-engine{i}.outputs.json",
                      api_key=API_KEY, log_path=scratch / f"{case}-engine{i}.log",
-                     extra_args=("--max-num-seqs", str(n), "--no-enable-prefix-caching"))
+                     extra_args=("--max-num-seqs", str(n), "--no-enable-prefix-caching",
+                                 *admission_argv("vllm", n, engine_queue)))
         for i, n in enumerate(seqs)
     ]
     binaries = {"vllm-router": args.vllm_router_bin, "smg": args.smg_bin}
@@ -276,7 +308,8 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
                 repeat = args.configs[:position].count(config)  # a config may run twice
                 report = out / f"seed{seed}" / f"{label}{f'-r{repeat + 1}' if repeat else ''}.json"
                 router, url, metrics_url = start_router(
-                    binaries, config, workers, scratch / f"{label}.seed{seed}.router.log")
+                    binaries, config, workers, scratch / f"{label}.seed{seed}.router.log",
+                    engine_queue)
                 outputs = scratch / f"{label}.outputs.json"
                 try:
                     outputs.write_text(json.dumps(router_outputs(engines[0], url, label)))
@@ -297,9 +330,10 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
                 if code not in (0, 1):  # 1 = an SLO gate missed, still a measurement
                     raise RuntimeError(f"smoke bench failed for {label} (exit {code})")
                 spec = router_spec(config)
-                rows.append({"case": case, "max_num_seqs": list(seqs), "seed": seed,
+                rows.append({"case": case, "base_case": base, "engine_queue": engine_queue,
+                             "max_num_seqs": list(seqs), "seed": seed,
                              "config": config, "router": spec.kind, "policy": spec.policy,
-                             "routing_args": rm.routing_argv(spec),
+                             "routing_args": routing_args(config, engine_queue),
                              "wall_s": round(time.monotonic() - started, 1),
                              "load_average": os.getloadavg(),
                              "summary": load_point(report), "engines": engines_seen,
@@ -314,10 +348,12 @@ def run_case(case: str, seqs: tuple[int, int], args: argparse.Namespace,
 
 
 def _control_p99(rows: list[dict[str, Any]], row: dict[str, Any]) -> float | None:
-    """The control's TTFT P99 in the same case and seed: the mean when it ran more than once
-    (a run can place it first and last, to bracket drift in the machine's other load)."""
+    """The control's TTFT P99 on the same replicas and seed, with unbounded engine queues (the
+    base case: a bounded queue is part of what is measured), the mean when it ran more than
+    once (a run can place it first and last, to bracket drift in the machine's other load)."""
+    base = row.get("base_case", row["case"])
     p99s = [r["summary"]["ttft_ms"]["p99"] for r in rows if r["config"] == CONTROL
-            and r["case"] == row["case"] and r["seed"] == row["seed"]]
+            and r["case"] == base and r["seed"] == row["seed"]]
     return sum(p99s) / len(p99s) if p99s else None
 
 
@@ -344,14 +380,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def mechanism_table(rows: list[dict[str, Any]]) -> str:
-    """Per engine: requests completed, share, queue-seconds, peak queue, mean running."""
-    lines = ["| case | seed | config | engine | requests | share | queue-s | max waiting | "
-             "time with a queue | mean running |", "|---|---|---|---|---|---|---|---|---|---|"]
+    """Per engine: requests completed, refused (503, retried by the router), share,
+    queue-seconds, peak queue, mean running."""
+    lines = ["| case | seed | config | engine | requests | refused | share | queue-s | "
+             "max waiting | time with a queue | mean running |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for e in row.get("engines", []):
             lines.append(
                 f"| {row['case']} {row['max_num_seqs']} | {row['seed']} | {row['config']} | "
                 f"{e['engine']} ({row['max_num_seqs'][e['engine']]} seqs) | {e['requests']} | "
+                f"{e.get('refused', 0)} | "
                 f"{e['share']:.2f} | {e['queue_seconds']:.1f} | {e['max_waiting']:.0f} | "
                 f"{100 * e['share_of_samples_with_queue']:.0f}% | {e['mean_running']:.1f} |")
     return "\n".join(lines)
@@ -424,6 +463,9 @@ def main() -> int:
     if args.report:
         return report(args.report)
     args.configs = args.configs.split(",")
+    args.cases = args.cases.split(",")
+    for case in args.cases:
+        parse_case(case)  # fail on a bad name before starting engines
     for config in args.configs:
         router_spec(config)  # fail on a bad name before starting engines
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -434,8 +476,8 @@ def main() -> int:
         args.mix[seed] = write_dataset(datasets[seed], args.num_requests + 8, args.long_fraction,
                                        args.short_tokens, args.long_tokens, seed)
     rows: list[dict[str, Any]] = []
-    for case in args.cases.split(","):
-        run_case(case, CASES[case], args, datasets, rows)
+    for case in args.cases:
+        run_case(case, args, datasets, rows)
     write_summary(args, rows)
     print(table(rows), "\n")
     print(ratio_table(rows), "\n")

@@ -27,7 +27,7 @@ from infra.plan.hooks import hooks_for
 from infra.plan.iam import iam_report
 from infra.plan.mocks import SECRET, Registration, redact, run_under_mocks
 from infra.program import compose
-from infra.resolve.endpoint import autoscaling_policy
+from infra.validate.autoscaling import autoscaling_policy
 from infra.validate.load import config_warnings, load_stack_config
 from infra.validate.registry import PLATFORMS
 

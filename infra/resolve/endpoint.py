@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from components import engines
-from components.autoscaling import AutoscalingSpec, Scaling, queue_query, router_demand_query
+from components.autoscaling import Scaling, queue_query, router_demand_query
 from components.gpu_catalog import default_dtype, needs_flashinfer_sampler_off
 from components.spec import EndpointSpec, ModelSourceSpec, ProbeSpec
 from infra.config.endpoint import (
-    AutoscalingConfig,
     EndpointConfig,
     HuggingFaceSource,
     S3Source,
 )
+from infra.validate.autoscaling import autoscaling_policy
+from infra.validate.engine_queue import engine_queue
 from infra.validate.exposure import exposure_spec
 from infra.validate.placement import Placement
 from infra.validate.sizing import cache_size
@@ -71,14 +72,6 @@ def scaling(endpoint: EndpointConfig, stack_prometheus: str | None) -> Scaling |
     return Scaling(autoscaling_policy(auto), address, query, wake)
 
 
-def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
-    return AutoscalingSpec(
-        min_replicas=auto.min, max_replicas=auto.max, queue_per_replica=auto.queue_per_replica,
-        activation=auto.activation, scale_up_window_s=auto.scale_up_window_s,
-        scale_down_window_s=auto.scale_down_window_s, polling_interval_s=auto.polling_interval_s,
-        scale_to_zero=auto.scale_to_zero)
-
-
 def endpoint_spec(
     endpoint: EndpointConfig, placement: Placement, has_hf_token: bool,
     stack_prometheus: str | None = None,
@@ -118,4 +111,5 @@ def endpoint_spec(
         extra_args=tuple(endpoint.engine_args.extra_args),
         exposure=exposure_spec(endpoint),
         scaling=scaling(endpoint, stack_prometheus),
+        engine_queue=engine_queue(endpoint),
     )

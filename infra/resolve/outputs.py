@@ -130,6 +130,7 @@ def routed_entry(entry: EndpointOutput, spec: rm.RouterSpec, router: Serving,
             load_monitor_interval_seconds=(spec.load_monitor_interval_seconds
                                            if spec.kind == "smg" else None),
             queue_veto=spec.queue_veto if spec.kind == "smg" else None,
+            engine_queue=spec.engine_queue,
             discovery="kubernetes", engine_service=engine_service,
             engine_selector=engine_selector),
     })

@@ -28,6 +28,7 @@ def router_spec(router: RouterConfig, engine: EndpointSpec, prometheus_port: int
         load_metric=router.load_metric,
         queue_veto=router.queue_veto,
         kv_veto=router.kv_veto,
+        engine_queue=engine.engine_queue,
         scale_to_zero=engine.scaling is not None and engine.scaling.wake_query is not None,
     )
 

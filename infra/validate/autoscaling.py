@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+from components.autoscaling import AutoscalingSpec
 from infra.config.base import NAMESPACE, Problem, key_path
+from infra.config.endpoint import AutoscalingConfig
 from infra.config.stack import StackConfig
 from infra.validate.observability import observability_config, prometheus_url
 
@@ -79,3 +81,11 @@ def _scale_to_zero(config: StackConfig, index: int) -> list[Problem]:
             "count, which only the stack's ServiceMonitor scrapes; set observability mode "
             "bundled or existing"))]
     return []
+
+
+def autoscaling_policy(auto: AutoscalingConfig) -> AutoscalingSpec:
+    return AutoscalingSpec(
+        min_replicas=auto.min, max_replicas=auto.max, queue_per_replica=auto.queue_per_replica,
+        activation=auto.activation, scale_up_window_s=auto.scale_up_window_s,
+        scale_down_window_s=auto.scale_down_window_s, polling_interval_s=auto.polling_interval_s,
+        scale_to_zero=auto.scale_to_zero)

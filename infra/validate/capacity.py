@@ -15,7 +15,7 @@ from typing import Any
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig
 from infra.config.stack import StackConfig
-from infra.validate.placement import Placement, PlacementError
+from infra.validate.placement import Placement, peak_replicas, placed
 
 
 @dataclass(frozen=True)
@@ -36,18 +36,11 @@ class Peak:
 
 def peaks(config: StackConfig, place: Callable[[EndpointConfig, Any], Placement]) -> list[Peak]:
     """Every endpoint that places, with its peak replicas and GPUs."""
-    found = []
-    for index, endpoint in enumerate(config.endpoints):
-        try:
-            placement = place(endpoint, config.platform_settings)
-        except PlacementError:
-            continue  # reported by the shared rules with its key path
-        auto = endpoint.autoscaling
-        replicas = max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
-        key = "autoscaling.max" if auto is not None else "replicas"
-        found.append(Peak(index, endpoint.name, replicas, placement.count,
-                          placement.gpu.name if placement.gpu else None, key))
-    return found
+    return [Peak(index, endpoint.name, peak_replicas(endpoint), placement.count,
+                 placement.gpu.name if placement.gpu else None,
+                 "autoscaling.max" if endpoint.autoscaling is not None else "replicas")
+            for index, endpoint, placement in placed(config.endpoints, config.platform_settings,
+                                                     place)]
 
 
 def gpu_capacity_problems(config: StackConfig, section: str, capacity: dict[str, int],

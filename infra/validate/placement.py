@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from components.gpu_catalog import Gpu
+from infra.config.endpoint import EndpointConfig
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
@@ -41,3 +44,29 @@ class PlacementError(Exception):
         self.field_path = field_path
         super().__init__(message)
 
+
+
+def placed(endpoints: list[EndpointConfig], settings: Any,
+           place: Callable[[EndpointConfig, Any], Placement],
+           ) -> Iterator[tuple[int, EndpointConfig, Placement]]:
+    """(index, endpoint, placement) of every endpoint that places; the others are reported by
+    the shared rules with their key path, so sizing checks skip them."""
+    for index, endpoint in enumerate(endpoints):
+        try:
+            yield index, endpoint, place(endpoint, settings)
+        except PlacementError:
+            continue
+
+
+def peak_replicas(endpoint: EndpointConfig) -> int:
+    """Replicas at the peak: the autoscaler's max when the endpoint autoscales."""
+    auto = endpoint.autoscaling
+    return max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
+
+
+def least_replicas(endpoint: EndpointConfig) -> int:
+    """Replicas that always run: autoscaling.min (0 with scale_to_zero), else the fixed count."""
+    auto = endpoint.autoscaling
+    if auto is None:
+        return endpoint.replicas
+    return 0 if auto.scale_to_zero else auto.min

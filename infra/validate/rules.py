@@ -15,6 +15,7 @@ from components.router_manifests import DEFAULT_PROMETHEUS_PORT
 from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, HuggingFaceSource, S3Source
 from infra.config.stack import HyperPodStack, StackConfig
+from infra.validate.engine_queue import check_engine_queue
 from infra.validate.placement import Placement, PlacementError
 from infra.validate.platforms.hyperpod import dependency_chart_dir, missing_chart_message
 from infra.validate.registry import OPTIONAL_FEATURES, PLATFORMS, PlatformRules
@@ -27,7 +28,7 @@ def _at(index: int, *parts: str | int) -> str:
 
 def check_stack(config: StackConfig, spec: PlatformRules) -> list[Problem]:
     """Every cross-field problem of the stack, endpoint by endpoint, then the platform's."""
-    problems = check_identities(config) + check_router_ports(config)
+    problems = check_identities(config) + check_router_ports(config) + check_engine_queue(config)
     for index, endpoint in enumerate(config.endpoints):
         problems += check_endpoint(index, endpoint, config.hf_token is not None,
                                    spec.name_budget(endpoint))

@@ -18,7 +18,14 @@ from infra.config.base import NAMESPACE, Problem, key_path
 from infra.config.endpoint import EndpointConfig, FsxSource
 from infra.config.platforms.eks import EksSettings, GpuPool
 from infra.config.stack import EksStack
-from infra.validate.placement import INSTANCE_TYPE_LABEL, Placement, PlacementError
+from infra.validate.placement import (
+    INSTANCE_TYPE_LABEL,
+    Placement,
+    PlacementError,
+    least_replicas,
+    peak_replicas,
+    placed,
+)
 from infra.validate.sizing import cache_size
 
 SECTION = f"{NAMESPACE}:eks"
@@ -149,30 +156,11 @@ def first_fit_nodes(gpu_counts: list[int], per_node: int) -> int:
     return len(free)
 
 
-def peak_replicas(endpoint: EndpointConfig) -> int:
-    """Replicas at the peak: the autoscaler's max when the endpoint autoscales."""
-    auto = endpoint.autoscaling
-    return max(endpoint.replicas, auto.max) if auto is not None else endpoint.replicas
-
-
-def least_replicas(endpoint: EndpointConfig) -> int:
-    """Replicas that always run: autoscaling.min (0 with scale_to_zero), else the fixed count."""
-    auto = endpoint.autoscaling
-    if auto is None:
-        return endpoint.replicas
-    return 0 if auto.scale_to_zero else auto.min
-
-
 def _placed(config: EksStack) -> list[tuple[int, EndpointConfig, str, int]]:
     """(index, endpoint, pool name, GPUs per replica) of every endpoint that places."""
-    found = []
-    for index, endpoint in enumerate(config.endpoints):
-        try:
-            placement = place(endpoint, config.platform_settings)
-        except PlacementError:
-            continue  # reported by the shared rules with its key path
-        found.append((index, endpoint, placement.node_selector[POOL_LABEL], placement.count))
-    return found
+    return [(index, endpoint, placement.node_selector[POOL_LABEL], placement.count)
+            for index, endpoint, placement in placed(config.endpoints, config.platform_settings,
+                                                     place)]
 
 
 def nodes_needed(config: EksStack, replicas: Callable[[EndpointConfig], int] = peak_replicas,
@@ -226,8 +214,8 @@ def node_bounds(config: EksStack) -> dict[str, NodeBounds]:
 
 def pool_of(config: EksStack, endpoint: EndpointConfig) -> str | None:
     """The GPU pool an endpoint places on (None when it does not place)."""
-    for _, placed, pool, _ in _placed(config):
-        if placed is endpoint:
+    for _, candidate, pool, _ in _placed(config):
+        if candidate is endpoint:
             return pool
     return None
 
