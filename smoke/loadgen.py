@@ -18,7 +18,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -377,19 +377,28 @@ async def _open(
     await asyncio.gather(*tasks)
 
 
+LAG_TICK_S = 0.1
+
+
+async def loop_lags(stop: asyncio.Event) -> AsyncIterator[tuple[float, float]]:
+    """Every 100 ms until `stop`: (perf_counter when the tick began, how late it ended in ms).
+    A saturated client shows it here first: its timestamps, not the server, are then late."""
+    while not stop.is_set():
+        before = time.perf_counter()
+        try:
+            await asyncio.wait_for(stop.wait(), LAG_TICK_S)
+        except TimeoutError:
+            yield before, max(0.0, (time.perf_counter() - before - LAG_TICK_S) * 1000.0)
+
+
 async def _monitor(
     stop: asyncio.Event, lags: list[float], outputs: list[RequestOutput], total: int,
     progress: Progress | None,
 ) -> None:
-    """Sample event-loop lag every 100 ms (a saturated client shows it first); report progress."""
-    tick = 0.1
+    """Sample event-loop lag (`loop_lags`); report progress every half second."""
     ticks = 0
-    while not stop.is_set():
-        before = time.perf_counter()
-        try:
-            await asyncio.wait_for(stop.wait(), tick)
-        except TimeoutError:
-            lags.append(max(0.0, (time.perf_counter() - before - tick) * 1000.0))
+    async for _, lag in loop_lags(stop):
+        lags.append(lag)
         ticks += 1
         if progress is not None and ticks % 5 == 0:
             progress(len(outputs), sum(1 for o in outputs if not o.success), total, False)

@@ -27,7 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from smoke.loadgen import Client, LoadResult, LoadSpec, RequestInput, RequestOutput, arrival_offsets
+from smoke.loadgen import (
+    Client,
+    LoadResult,
+    LoadSpec,
+    RequestInput,
+    RequestOutput,
+    arrival_offsets,
+    loop_lags,
+)
 from smoke.metrics import check_slos, goodput_slos, summarize
 from smoke.replicas import (
     PrometheusReplicas,
@@ -165,13 +173,8 @@ async def _sampler(source: PrometheusReplicas | None, interval_s: float, t0: flo
 
 
 async def _lag_monitor(t0: float, stop: asyncio.Event, sink: list[tuple[float, float]]) -> None:
-    tick = 0.1
-    while not stop.is_set():
-        before = time.perf_counter()
-        try:
-            await asyncio.wait_for(stop.wait(), tick)
-        except TimeoutError:
-            sink.append((before - t0, max(0.0, (time.perf_counter() - before - tick) * 1000.0)))
+    async for began, lag in loop_lags(stop):
+        sink.append((began - t0, lag))
 
 
 async def run_steps(client: Client, steps: list[Step], make: Callable[[int], RequestInput],
