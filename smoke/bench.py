@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from smoke import step_load
+from smoke.argtypes import finite_positive, positive_float, positive_int
 from smoke.loadgen import (
     Api,
     Client,
@@ -73,39 +74,12 @@ class Settings:
     step: step_load.StepSettings | None = None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _finite_positive(text: str) -> float:
-    value = _positive_float(text)
-    if math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def _int_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
+    return [positive_int(part) for part in text.split(",") if part.strip()]
 
 
 def _rate_list(text: str) -> list[float]:
-    return [_positive_float(part) for part in text.split(",") if part.strip()]
+    return [positive_float(part) for part in text.split(",") if part.strip()]
 
 
 def parse_slo(text: str) -> tuple[str, float | None]:
@@ -139,21 +113,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="closed-loop concurrency levels, e.g. 1,8,32 (default 1 without --rate)")
     load.add_argument("--rate", type=_rate_list, metavar="R,R",
                       help="open-loop request rates per second, e.g. 2,5,inf")
-    load.add_argument("--burstiness", type=_positive_float, default=1.0,
+    load.add_argument("--burstiness", type=positive_float, default=1.0,
                       help="gamma shape of arrival gaps: 1 Poisson, <1 burstier, >1 smoother")
-    load.add_argument("--max-concurrency", type=_positive_int, metavar="N",
+    load.add_argument("--max-concurrency", type=positive_int, metavar="N",
                       help="cap in-flight requests for --rate (delays are client queue time)")
     size = load.add_mutually_exclusive_group()
-    size.add_argument("--num-requests", type=_positive_int, metavar="N",
+    size.add_argument("--num-requests", type=positive_int, metavar="N",
                       help="measured requests per load point (default 100)")
-    size.add_argument("--duration", type=_positive_float, metavar="S",
+    size.add_argument("--duration", type=positive_float, metavar="S",
                       help="send for S seconds per load point instead of a request count")
     load.add_argument("--warmup", type=int, default=4, metavar="N",
                       help="requests sent first at each load point and not counted (default 4)")
     work = parser.add_argument_group("workload")
-    work.add_argument("--input-tokens", type=_positive_int, default=128, metavar="N",
+    work.add_argument("--input-tokens", type=positive_int, default=128, metavar="N",
                       help="synthetic prompt length in server tokens (default 128)")
-    work.add_argument("--output-tokens", type=_positive_int, default=128, metavar="N",
+    work.add_argument("--output-tokens", type=positive_int, default=128, metavar="N",
                       help="max_tokens per request (default 128)")
     work.add_argument("--dataset", metavar="FILE.jsonl",
                       help="JSONL prompts: {\"prompt\": ...} or {\"messages\": [...]} per line")
@@ -173,14 +147,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--token-times", action="store_true",
                      help="include every token chunk's arrival time in the records")
     out.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    out.add_argument("--connect-timeout", type=_finite_positive, default=10.0, metavar="S",
+    out.add_argument("--connect-timeout", type=finite_positive, default=10.0, metavar="S",
                      help="TCP connect timeout per request (default 10)")
-    out.add_argument("--read-timeout", type=_finite_positive, default=30.0, metavar="S",
+    out.add_argument("--read-timeout", type=finite_positive, default=30.0, metavar="S",
                      help="longest silence within one stream; keep-alive comments do not count "
                      "(default 30)")
-    out.add_argument("--request-timeout", type=_finite_positive, default=600.0, metavar="S",
+    out.add_argument("--request-timeout", type=finite_positive, default=600.0, metavar="S",
                      help="whole request, last token included (default 600)")
-    out.add_argument("--max-body-bytes", type=_positive_int, default=16 * 1024 * 1024,
+    out.add_argument("--max-body-bytes", type=positive_int, default=16 * 1024 * 1024,
                      metavar="N", help="largest answer read per request (default 16777216)")
     step_load.add_arguments(parser)
 

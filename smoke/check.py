@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from smoke.argtypes import finite_positive, positive_int
 from smoke.auth_surface import check_auth_surface
 from smoke.aws_checks import run_aws_checks
 from smoke.http import (
@@ -301,20 +301,6 @@ def run_checks(
     return results
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not 0 < value < math.inf:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _byte_count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="read `pulumi stack output` of this stack")
@@ -325,23 +311,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reach cluster/internal endpoints at base_url (inside the network)")
     parser.add_argument("--report", type=Path, metavar="FILE", help="write a JSON report")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML for CI")
-    parser.add_argument("--connect-timeout", type=_positive, default=10.0, metavar="S",
+    parser.add_argument("--connect-timeout", type=finite_positive, default=10.0, metavar="S",
                         help="TCP connect timeout per request (default 10)")
-    parser.add_argument("--read-timeout", type=_positive, default=30.0, metavar="S",
+    parser.add_argument("--read-timeout", type=finite_positive, default=30.0, metavar="S",
                         help="longest wait for data from the server (default 30)")
-    parser.add_argument("--request-timeout", type=_positive, default=DEFAULT_TOTAL_TIMEOUT_S,
+    parser.add_argument("--request-timeout", type=finite_positive, default=DEFAULT_TOTAL_TIMEOUT_S,
                         metavar="S", help="whole request, streamed answer included "
                         f"(default {DEFAULT_TOTAL_TIMEOUT_S:g})")
-    parser.add_argument("--max-body-bytes", type=_byte_count, default=DEFAULT_MAX_BODY_BYTES,
+    parser.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES,
                         metavar="N", help=f"largest answer read (default {DEFAULT_MAX_BODY_BYTES})")
-    parser.add_argument("--wait", type=_positive, default=60.0, metavar="S",
+    parser.add_argument("--wait", type=finite_positive, default=60.0, metavar="S",
                         help="readiness deadline per endpoint (default 60)")
     parser.add_argument("--no-aws", action="store_true", help="skip the AWS and node checks")
     parser.add_argument("--prometheus-url", metavar="URL",
                         help="check metrics-live through this Prometheus (e.g. a port-forward "
                         "of the outputs' observability.prometheus); default the engine's own "
                         "counters")
-    parser.add_argument("--scrape-interval", type=_positive, default=30.0, metavar="S",
+    parser.add_argument("--scrape-interval", type=finite_positive, default=30.0, metavar="S",
                         help="that Prometheus' scrape interval (default 30)")
 
 

@@ -349,19 +349,23 @@ async def _closed(
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
+async def send_into(client: Client, request: RequestInput, out: RequestOutput, t0: float,
+                    sink: list[RequestOutput], semaphore: asyncio.Semaphore | None) -> None:
+    """Send one open-loop request, within `semaphore` when given (--max-concurrency), and keep
+    its result in `sink`."""
+    if semaphore is None:
+        await client.send(request, out, t0)
+    else:
+        async with semaphore:
+            await client.send(request, out, t0)
+    sink.append(out)
+
+
 async def _open(
     client: Client, spec: LoadSpec, make: Callable[[int], RequestInput], count: int | None,
     t0: float, sink: list[RequestOutput],
 ) -> None:
     semaphore = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
-
-    async def one(request: RequestInput, out: RequestOutput) -> None:
-        if semaphore is None:
-            await client.send(request, out, t0)
-        else:
-            async with semaphore:
-                await client.send(request, out, t0)
-        sink.append(out)
 
     tasks = []
     rate = math.inf if spec.rate is None else spec.rate
@@ -373,7 +377,7 @@ async def _open(
             await asyncio.sleep(delay)
         out = RequestOutput(success=False, index=index, scheduled=due,
                             dispatched=time.perf_counter() - t0)
-        tasks.append(asyncio.create_task(one(make(index), out)))
+        tasks.append(asyncio.create_task(send_into(client, make(index), out, t0, sink, semaphore)))
     await asyncio.gather(*tasks)
 
 

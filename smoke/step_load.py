@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from smoke.argtypes import finite_positive
 from smoke.loadgen import (
     Client,
     LoadResult,
@@ -35,6 +36,7 @@ from smoke.loadgen import (
     RequestOutput,
     arrival_offsets,
     loop_lags,
+    send_into,
 )
 from smoke.metrics import check_slos, goodput_slos, summarize
 from smoke.replicas import (
@@ -95,22 +97,12 @@ def parse_steps(text: str) -> list[Step]:
     return steps
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("step load (autoscaling)")
     group.add_argument("--step-load", type=parse_steps, metavar="RATE:S,...",
                        help="stepped open-loop load instead of --rate/--concurrency, e.g. "
                        "2:60,12:120,2:120 (requests/s : seconds); records the replica count")
-    group.add_argument("--sample-interval", type=_positive, default=DEFAULT_SAMPLE_INTERVAL_S,
+    group.add_argument("--sample-interval", type=finite_positive, default=DEFAULT_SAMPLE_INTERVAL_S,
                        metavar="S", help="seconds between replica samples (default 5)")
     group.add_argument("--prometheus-url", metavar="URL",
                        help="Prometheus to read replicas from (default: the outputs' "
@@ -193,14 +185,6 @@ async def run_steps(client: Client, steps: list[Step], make: Callable[[int], Req
     background = [asyncio.create_task(_sampler(source, interval_s, t0, stop, run.samples)),
                   asyncio.create_task(_lag_monitor(t0, stop, run.lags))]
 
-    async def one(request: RequestInput, out: RequestOutput, sink: list[RequestOutput]) -> None:
-        if semaphore is None:
-            await client.send(request, out, t0)
-        else:
-            async with semaphore:
-                await client.send(request, out, t0)
-        sink.append(out)
-
     tasks, index, cpu = [], 0, time.process_time()
     for i, step in enumerate(steps):
         for offset in arrival_offsets(step.rate, burstiness, seed + i, None):
@@ -212,7 +196,8 @@ async def run_steps(client: Client, steps: list[Step], make: Callable[[int], Req
                 await asyncio.sleep(delay)
             out = RequestOutput(success=False, index=index, scheduled=due,
                                 dispatched=time.perf_counter() - t0)
-            tasks.append(asyncio.create_task(one(make(index), out, run.outputs[i])))
+            tasks.append(asyncio.create_task(
+                send_into(client, make(index), out, t0, run.outputs[i], semaphore)))
             index += 1
         delay = step.end_s - (time.perf_counter() - t0)
         if delay > 0:
